@@ -11,6 +11,7 @@ import { AgentTokens } from './keys/jwt.ts';
 import { selectKeySource } from './keys/select-key-source.ts';
 import type { KeySource } from './keys/key-source.ts';
 import { IngestGrpcServer } from './grpc/server.ts';
+import { grpcServerTelemetry } from './telemetry/grpc-interceptor.ts';
 import { createHttpServer, listenHttp, type Readiness } from './http/http-server.ts';
 
 /** Everything a request handler may need; built once by `startService`. */
@@ -80,7 +81,7 @@ export async function startService(config: Config, options: StartOptions): Promi
 
     const handlers: UntypedServiceImplementation = {};
     const components: ServiceComponent[] = [];
-    const grpc = new IngestGrpcServer({ config, logger: logger.child({ module: 'grpc' }) });
+    const grpc = new IngestGrpcServer({ config, logger: logger.child({ module: 'grpc' }), interceptors: [grpcServerTelemetry(metrics, logger)] });
     const context: ServiceContext = { config, logger, metrics, clock, pool, keys, keySource, agentTokens, grpc };
     for (const factory of options.components ?? []) {
       const component = factory(context);
