@@ -68,8 +68,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (!parsed.success) {
     const problems = parsed.error.issues.map((issue) => {
       const name = issue.path.length > 0 ? String(issue.path[0]) : 'environment';
-      const message = issue.code === 'invalid_type' && env[name] === undefined ? 'is required' : issue.message;
-      return `${name} ${message}`;
+      return `${name} ${issue.message}${receivedValue(name, env[name])}`;
     });
     throw new ConfigError(problems);
   }
@@ -125,6 +124,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     },
   };
   return deepFreeze(config);
+}
+
+/** Variables whose values may carry credentials: never echoed in an error. */
+const SECRET_VARIABLES = new Set(['DATABASE_URL']);
+
+function receivedValue(name: string, value: string | undefined): string {
+  if (value === undefined || value.trim() === '' || SECRET_VARIABLES.has(name)) return '';
+  const shown = value.length > 60 ? `${value.slice(0, 60)}…` : value;
+  return ` (got ${JSON.stringify(shown)})`;
 }
 
 function deepFreeze<T extends object>(value: T): T {
