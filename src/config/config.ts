@@ -15,6 +15,8 @@ export interface Config {
   readonly jwt: {
     readonly keyFile: string;
     readonly keySecret: string | undefined;
+    /** Namespace of the key Secret; undefined = the service account's (or kubeconfig context's). */
+    readonly keySecretNamespace: string | undefined;
     readonly issuer: string;
     readonly ttlSeconds: number;
   };
@@ -86,6 +88,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     jwt: {
       keyFile: e.INGEST_JWT_KEY_FILE,
       keySecret: e.INGEST_JWT_KEY_SECRET,
+      keySecretNamespace: e.INGEST_KUBERNETES_NAMESPACE,
       issuer: e.INGEST_JWT_ISSUER,
       ttlSeconds: e.INGEST_JWT_TTL_SECONDS,
     },

@@ -59,6 +59,7 @@ export const environmentSchema = z
     INGEST_TLS_RELOAD_INTERVAL_SECONDS: timerSeconds(10),
     INGEST_JWT_KEY_FILE: text('/var/lib/ct-ops/jwt_key.pem'),
     INGEST_JWT_KEY_SECRET: optionalText,
+    INGEST_KUBERNETES_NAMESPACE: optionalText,
     INGEST_JWT_ISSUER: text('ct-ops-ingest'),
     INGEST_JWT_TTL_SECONDS: count(86_400),
     INGEST_GRPC_PORT: port(9443),
