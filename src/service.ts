@@ -12,6 +12,7 @@ import { selectKeySource } from './keys/select-key-source.ts';
 import type { KeySource } from './keys/key-source.ts';
 import { IngestGrpcServer } from './grpc/server.ts';
 import { grpcServerTelemetry } from './telemetry/grpc-interceptor.ts';
+import { routeGrpcLogs } from './telemetry/grpc-logging.ts';
 import { createHttpServer, listenHttp, type Readiness } from './http/http-server.ts';
 
 /** Everything a request handler may need; built once by `startService`. */
@@ -58,6 +59,7 @@ export interface StartOptions {
 
 export async function startService(config: Config, options: StartOptions): Promise<RunningService> {
   const { logger } = options;
+  routeGrpcLogs(logger);
   const clock = options.clock ?? systemClock;
   const metrics = options.metrics ?? createMetrics();
   const pool = createPool(config.databaseUrl, { max: config.db.poolMax, statementTimeoutMs: config.db.statementTimeoutMs }, logger.child({ module: 'db' }));
