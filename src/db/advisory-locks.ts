@@ -1,0 +1,34 @@
+import type { Pool } from './pool.ts';
+
+/** Advisory lock ids of the background jobs that must run on one replica at a time. */
+export const advisoryLocks = {
+  offlineSweeper: 7_345_201_002,
+  retention: 7_345_201_003,
+} as const;
+
+/**
+ * Runs `work` in a transaction holding a transaction-scoped advisory lock, or returns undefined at once
+ * when another replica holds it.
+ */
+export async function withTryAdvisoryLock<T>(pool: Pool, lockId: number, work: (query: Pool['query']) => Promise<T>): Promise<T | undefined> {
+  const client = await pool.connect();
+  let broken = false;
+  try {
+    await client.query('BEGIN');
+    const { rows } = await client.query<{ locked: boolean }>('SELECT pg_try_advisory_xact_lock($1::bigint) AS locked', [lockId]);
+    if (rows[0]?.locked !== true) {
+      await client.query('ROLLBACK');
+      return undefined;
+    }
+    const result = await work(client.query.bind(client) as Pool['query']);
+    await client.query('COMMIT');
+    return result;
+  } catch (error) {
+    await client.query('ROLLBACK').catch(() => {
+      broken = true;
+    });
+    throw error;
+  } finally {
+    client.release(broken);
+  }
+}
