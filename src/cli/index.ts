@@ -4,10 +4,12 @@ import { runServe } from './serve.ts';
 import { runMigrate } from './migrate.ts';
 import { runDev } from './dev.ts';
 import { writeDevTls } from './dev-tls.ts';
+import { registerKeyCommands } from './key.ts';
 
 /** Command registrations contributed by feature areas (token, agent, key, consume, ...). */
 export type CommandRegistrar = (program: Command) => void;
 export const commandRegistrars: CommandRegistrar[] = [];
+commandRegistrars.push(registerKeyCommands);
 
 export function buildProgram(): Command {
   const program = new Command('ingest')

@@ -11,6 +11,8 @@ export interface KubernetesSecretKeySourceOptions {
   readonly secretName: string;
   readonly access: KubernetesAccess;
   readonly events: KeySourceEvents;
+  /** Create the Secret with a fresh key when it is absent (default true; `key jwks` reads only). */
+  readonly createIfMissing?: boolean;
   /** Start-up attempts while the API is unreachable or answers 5xx/429 (default 6, about 15 s in all). */
   readonly startupAttempts?: number;
   /** First retry delay; doubles per failure up to `retryMaxMs` (defaults 500 ms and 30 s). */
@@ -42,6 +44,7 @@ export class KubernetesSecretKeySource implements KeySource {
   readonly #events: KeySourceEvents;
   readonly #api: CoreV1Api;
   readonly #startupAttempts: number;
+  readonly #createIfMissing: boolean;
   readonly #retryBaseMs: number;
   readonly #retryMaxMs: number;
   readonly #watchTimeoutSeconds: number;
@@ -59,6 +62,7 @@ export class KubernetesSecretKeySource implements KeySource {
     this.#events = options.events;
     this.#api = options.access.kubeConfig.makeApiClient(CoreV1Api);
     this.#startupAttempts = Math.max(1, options.startupAttempts ?? 6);
+    this.#createIfMissing = options.createIfMissing ?? true;
     this.#retryBaseMs = options.retryBaseMs ?? 500;
     this.#retryMaxMs = options.retryMaxMs ?? 30_000;
     this.#watchTimeoutSeconds = options.watchTimeoutSeconds ?? 25;
@@ -245,6 +249,7 @@ export class KubernetesSecretKeySource implements KeySource {
   async #readOrCreate(): Promise<KeySet> {
     const existing = await this.#read();
     if (existing !== undefined) return this.#completeAndApply(existing);
+    if (!this.#createIfMissing) throw new KubernetesAccessError(`Secret ${this.#location} does not exist`);
     const created = await this.#create({ [CURRENT_KEY]: toBase64(await generateSigningKeyPem()) });
     return this.#apply(created);
   }
@@ -262,7 +267,7 @@ export class KubernetesSecretKeySource implements KeySource {
 
   /** A Secret that exists without `private.pem` (pre-created by an operator) gets one, with optimistic concurrency. */
   async #completeAndApply(secret: V1Secret): Promise<KeySet> {
-    if (secret.data?.[CURRENT_KEY] !== undefined) return this.#apply(secret);
+    if (secret.data?.[CURRENT_KEY] !== undefined || !this.#createIfMissing) return this.#apply(secret);
     const pem = await generateSigningKeyPem();
     try {
       const updated = await this.#api.replaceNamespacedSecret(
