@@ -1,4 +1,5 @@
 import type { ComponentFactory } from './service.ts';
+import { registrationComponent } from './grpc/register-handler.ts';
 
 /** The parts of the service `serve` and `dev` run, in start order. */
-export const serviceComponents: ComponentFactory[] = [];
+export const serviceComponents: ComponentFactory[] = [registrationComponent];
