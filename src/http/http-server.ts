@@ -37,28 +37,41 @@ export function createHttpServer(endpoints: HttpEndpoints, options: HttpServerOp
     },
   };
 
-  const server = createServer((req: IncomingMessage, res: ServerResponse) => {
-    const path = (req.url ?? '/').split('?')[0] ?? '/';
-    const route = routes[path];
-    if (route === undefined) return send(res, 404, 'application/json', JSON.stringify({ error: 'not found' }));
-    if (req.method !== 'GET' && req.method !== 'HEAD') {
-      res.setHeader('Allow', 'GET, HEAD');
-      return send(res, 405, 'application/json', JSON.stringify({ error: 'method not allowed' }));
-    }
-    Promise.resolve(route(res)).catch((error: unknown) => {
-      options.logger.error({ err: { message: (error as Error).message }, path }, 'HTTP handler failed');
-      if (!res.headersSent) send(res, 500, 'application/json', JSON.stringify({ error: 'internal error' }));
-      else res.destroy();
-    });
-  });
+  const server = createServer(
+    {
+      requestTimeout: options.requestTimeoutMs,
+      headersTimeout: Math.min(options.requestTimeoutMs, 10_000),
+      keepAliveTimeout: 5_000,
+      // Node enforces the two timeouts above only when it checks its connections (every 30 s by default),
+      // which would let a slow client hold a socket far longer than the configured timeout.
+      connectionsCheckingInterval: Math.max(Math.min(options.requestTimeoutMs / 4, 1_000), 100),
+      maxHeaderSize: 16_384,
+    },
+    (req: IncomingMessage, res: ServerResponse) => {
+      const path = (req.url ?? '/').split('?')[0] ?? '/';
+      const route = routes[path];
+      if (route === undefined) return send(res, 404, 'application/json', JSON.stringify({ error: 'not found' }));
+      if (req.method !== 'GET' && req.method !== 'HEAD') {
+        res.setHeader('Allow', 'GET, HEAD');
+        return send(res, 405, 'application/json', JSON.stringify({ error: 'method not allowed' }));
+      }
+      // A route that throws synchronously must become a 500 too, not an uncaught exception.
+      Promise.resolve()
+        .then(() => route(res))
+        .catch((error: unknown) => {
+          options.logger.error({ err: { message: (error as Error).message }, path }, 'HTTP handler failed');
+          if (!res.headersSent) send(res, 500, 'application/json', JSON.stringify({ error: 'internal error' }));
+          else res.destroy();
+        });
+    },
+  );
   // No request may hold the port: bound header, body and idle times.
-  server.requestTimeout = options.requestTimeoutMs;
-  server.headersTimeout = Math.min(options.requestTimeoutMs, 10_000);
-  server.keepAliveTimeout = 5_000;
   server.maxHeadersCount = 100;
   server.setTimeout(options.requestTimeoutMs, (socket) => socket.destroy());
-  server.on('clientError', (_error, socket) => {
-    if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
+  server.on('clientError', (error: NodeJS.ErrnoException, socket) => {
+    const statusLine = error.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? '408 Request Timeout' : error.code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large' : '400 Bad Request';
+    // Answer once, then close: a client that never reads must not keep the socket half-open.
+    if (socket.writable) socket.end(`HTTP/1.1 ${statusLine}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`, () => socket.destroy());
     else socket.destroy();
   });
   return server;

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { PassThrough } from 'node:stream';
 import { loadConfig, type Config } from '../../src/config/config.ts';
 import { createLogger } from '../../src/telemetry/logger.ts';
-import { startService, type RunningService } from '../../src/service.ts';
+import { startService, type ComponentFactory, type RunningService } from '../../src/service.ts';
 import { serviceComponents } from '../../src/components.ts';
 import { createTestDatabase, type TestDatabase } from './database.ts';
 import { createTestPki, type TestPki } from './tls.ts';
@@ -28,6 +28,8 @@ export interface TestServiceOptions {
   /** Reuse a database (e.g. two services on one database); created and dropped otherwise. */
   readonly db?: TestDatabase;
   readonly pki?: TestPki;
+  /** Extra components started after the real ones (test probes: handlers that report what they saw, drain hooks). */
+  readonly components?: readonly ComponentFactory[];
 }
 
 /** Starts the real service in-process: real TLS gRPC and HTTP on loopback ports, real PostgreSQL. */
@@ -55,7 +57,7 @@ export async function startTestService(options: TestServiceOptions = {}): Promis
     if (process.env['TEST_LOG'] === '1') process.stderr.write(chunk);
   });
   const logger = createLogger(config.logLevel, sink);
-  const service = await startService(config, { logger, components: serviceComponents });
+  const service = await startService(config, { logger, components: [...serviceComponents, ...(options.components ?? [])] });
   const clients: IngestClient[] = [];
   let stopped = false;
   return {
