@@ -46,8 +46,9 @@ export function validateRegisterInput(input: RegisterInput): ValidRegistration {
   if (input.ipAddresses.length > REGISTER_LIMITS.ipAddresses) throw invalidArgument('platform_info.ip_addresses', `must hold at most ${REGISTER_LIMITS.ipAddresses} addresses`);
   const ipAddresses: string[] = [];
   for (const [index, address] of input.ipAddresses.entries()) {
-    if (isIP(address) === 0) throw invalidArgument(`platform_info.ip_addresses[${index}]`, 'is not a valid IPv4 or IPv6 address');
-    ipAddresses.push(address.toLowerCase());
+    const family = isIP(address);
+    if (family === 0) throw invalidArgument(`platform_info.ip_addresses[${index}]`, 'is not a valid IPv4 or IPv6 address');
+    ipAddresses.push(family === 6 ? canonicalIpv6(address) : address);
   }
   if (input.tags.length > REGISTER_LIMITS.tags) throw invalidArgument('tags', `must hold at most ${REGISTER_LIMITS.tags} tags`);
   for (const [index, tag] of input.tags.entries()) {
@@ -61,4 +62,11 @@ export function validateRegisterInput(input: RegisterInput): ValidRegistration {
     ipAddresses: [...new Set(ipAddresses)],
     tags: input.tags.filter((tag) => tag.key !== '' && tag.value !== '').map((tag) => ({ key: tag.key, value: tag.value })),
   };
+}
+
+/** One spelling per IPv6 address (`2001:0DB8::5` → `2001:db8::5`) so stored addresses compare as text. */
+function canonicalIpv6(address: string): string {
+  // The WHATWG URL parser serialises IPv6 hosts canonically (RFC 5952); zone ids are not allowed there.
+  if (address.includes('%')) return address.toLowerCase();
+  return new URL(`http://[${address}]/`).hostname.slice(1, -1);
 }
