@@ -5,11 +5,13 @@ import { runMigrate } from './migrate.ts';
 import { runDev } from './dev.ts';
 import { writeDevTls } from './dev-tls.ts';
 import { registerKeyCommands } from './key.ts';
+import { registerConsumeCommand } from './consume.ts';
 
 /** Command registrations contributed by feature areas (token, agent, key, consume, ...). */
 export type CommandRegistrar = (program: Command) => void;
 export const commandRegistrars: CommandRegistrar[] = [];
 commandRegistrars.push(registerKeyCommands);
+commandRegistrars.push(registerConsumeCommand);
 
 export function buildProgram(): Command {
   const program = new Command('ingest')
