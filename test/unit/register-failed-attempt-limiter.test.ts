@@ -21,6 +21,8 @@ describe('FailedAttemptLimiter', () => {
     clock.advance(30_001);
     assert.equal(limiter.isLimited('10.0.0.1'), false);
     clock.advance(30_000);
+    assert.equal(limiter.isLimited('10.0.0.1'), false);
+    // An address whose failures all aged out is forgotten, not kept as an empty entry.
     assert.equal(limiter.trackedAddresses, 0);
   });
 
