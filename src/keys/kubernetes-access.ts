@@ -72,7 +72,9 @@ export function kubernetesAccess(options: KubernetesAccessOptions = {}): Kuberne
 export function isTransientApiError(error: unknown): boolean {
   if (error instanceof ApiException) return error.code >= 500 || error.code === 429;
   if (error instanceof KubernetesAccessError) return false;
-  return error instanceof Error && (error.name === 'TypeError' || error.name === 'AbortError' || error.name === 'TimeoutError' || 'cause' in error);
+  // undici reports network failures as `TypeError: fetch failed` with the socket error as `cause`.
+  const name = (error as { name?: unknown } | null)?.name;
+  return name === 'AbortError' || name === 'TimeoutError' || (error instanceof Error && error.cause !== undefined);
 }
 
 export function apiStatusCode(error: unknown): number | undefined {
@@ -99,6 +101,9 @@ export function describeApiError(error: unknown, action: string, server: string)
     return `Kubernetes API answered ${code} to ${action}${detail === '' ? '' : ` (${detail})`}${hint}`;
   }
   const cause = (error as { cause?: { code?: unknown; message?: unknown } }).cause;
+  const name = (error as { name?: unknown } | null)?.name;
+  if (name === 'AbortError' || name === 'TimeoutError') return `no answer from the Kubernetes API at ${server} to ${action} in time`;
+  if (cause === undefined) return `failed to ${action}: ${(error as Error).message}`;
   const reason = typeof cause?.code === 'string' ? cause.code : typeof cause?.message === 'string' ? cause.message : (error as Error).message;
   return `cannot reach the Kubernetes API at ${server} to ${action}: ${reason}`;
 }

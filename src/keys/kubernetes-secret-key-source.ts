@@ -1,4 +1,4 @@
-import { CoreV1Api, Watch, type ConfigurationOptions, type RequestContext, type V1Secret } from '@kubernetes/client-node';
+import { CoreV1Api, Observable, Watch, type ConfigurationOptions, type RequestContext, type ResponseContext, type V1Secret } from '@kubernetes/client-node';
 import { generateSigningKeyPem, parseSigningKey, InvalidKeyError } from './key-material.ts';
 import type { KeySet } from './key-ring.ts';
 import type { KeySource, KeySourceEvents } from './key-source.ts';
@@ -13,7 +13,7 @@ export interface KubernetesSecretKeySourceOptions {
   readonly events: KeySourceEvents;
   /** Create the Secret with a fresh key when it is absent (default true; `key jwks` reads only). */
   readonly createIfMissing?: boolean;
-  /** Start-up attempts while the API is unreachable or answers 5xx/429 (default 6, about 15 s in all). */
+  /** Start-up attempts while the API is unreachable or answers 5xx/429 (default 5, under 8 s in all). */
   readonly startupAttempts?: number;
   /** First retry delay; doubles per failure up to `retryMaxMs` (defaults 500 ms and 30 s). */
   readonly retryBaseMs?: number;
@@ -61,22 +61,21 @@ export class KubernetesSecretKeySource implements KeySource {
     this.#access = options.access;
     this.#events = options.events;
     this.#api = options.access.kubeConfig.makeApiClient(CoreV1Api);
-    this.#startupAttempts = Math.max(1, options.startupAttempts ?? 6);
+    this.#startupAttempts = Math.max(1, options.startupAttempts ?? 5);
     this.#createIfMissing = options.createIfMissing ?? true;
     this.#retryBaseMs = options.retryBaseMs ?? 500;
     this.#retryMaxMs = options.retryMaxMs ?? 30_000;
     this.#watchTimeoutSeconds = options.watchTimeoutSeconds ?? 25;
     const requestTimeoutMs = options.requestTimeoutMs ?? 10_000;
     // A hung API server must not hang start-up or a rotation: every request gets its own deadline.
-    // The object-style API wraps these as promise middleware at run time (its typing says observable).
     const deadline = {
-      pre: async (context: RequestContext) => {
+      pre: (context: RequestContext) => {
         context.setSignal(AbortSignal.timeout(requestTimeoutMs));
-        return context;
+        return new Observable(Promise.resolve(context));
       },
-      post: async <T>(response: T) => response,
+      post: (response: ResponseContext) => new Observable(Promise.resolve(response)),
     };
-    this.#requestOptions = { middleware: [deadline], middlewareMergeStrategy: 'append' } as unknown as ConfigurationOptions;
+    this.#requestOptions = { middleware: [deadline], middlewareMergeStrategy: 'append' };
   }
 
   get description(): string {
