@@ -6,12 +6,14 @@ import { startEmbeddedPostgres } from '../dev/embedded-postgres.ts';
 import { writeDevTls } from './dev-tls.ts';
 import { serveUntilSignalled } from './serve.ts';
 import type { RunningService } from '../service.ts';
+import { announceDevEnrolment } from './token.ts';
 
 export const DEV_TLS_DIR = path.join('deploy', 'dev-tls');
 
 /** Extra start-up output of dev mode (enrolment token, agent configuration, ...). */
 export type DevAnnouncer = (service: RunningService, write: (text: string) => void) => Promise<void> | void;
 export const devAnnouncers: DevAnnouncer[] = [];
+devAnnouncers.push(announceDevEnrolment);
 
 /**
  * `ingest dev`: the whole service on a laptop with nothing installed — an embedded PostgreSQL under

@@ -4,12 +4,15 @@ import { runServe } from './serve.ts';
 import { runMigrate } from './migrate.ts';
 import { runDev } from './dev.ts';
 import { writeDevTls } from './dev-tls.ts';
+import { registerTokenCommands } from './token.ts';
+import { registerAgentCommands } from './agent.ts';
 import { registerKeyCommands } from './key.ts';
 import { registerConsumeCommand } from './consume.ts';
 
 /** Command registrations contributed by feature areas (token, agent, key, consume, ...). */
 export type CommandRegistrar = (program: Command) => void;
 export const commandRegistrars: CommandRegistrar[] = [];
+commandRegistrars.push(registerTokenCommands, registerAgentCommands);
 commandRegistrars.push(registerKeyCommands);
 commandRegistrars.push(registerConsumeCommand);
 
