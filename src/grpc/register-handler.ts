@@ -1,6 +1,7 @@
 import type { sendUnaryData, ServerUnaryCall } from '@grpc/grpc-js';
 import { grpcStatusFor, IngestError } from '../errors.ts';
 import type { Logger } from '../telemetry/logger.ts';
+import { withSpan } from '../telemetry/spans.ts';
 import type { RegisterInput } from '../enrolment/register-input.ts';
 import { Registrar } from '../enrolment/register.ts';
 import type { ComponentFactory } from '../service.ts';
@@ -35,7 +36,7 @@ function toRegisterInput(request: RegisterRequest): RegisterInput {
 export function registerHandler(registrar: Registrar, logger: Logger) {
   return (call: ServerUnaryCall<RegisterRequest, RegisterResponse>, callback: sendUnaryData<RegisterResponse>): void => {
     const clientAddress = clientAddressOf(call.getPeer());
-    registrar.register(toRegisterInput(call.request), clientAddress).then(
+    withSpan('ingest.register', {}, () => registrar.register(toRegisterInput(call.request), clientAddress)).then(
       (result) => callback(null, { agent_id: result.agentId, status: result.status, message: result.message, jwt_token: result.jwt }),
       (error: unknown) => {
         const mapped = grpcStatusFor(error);

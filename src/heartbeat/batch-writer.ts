@@ -1,5 +1,6 @@
 import type { Logger } from '../telemetry/logger.ts';
 import type { Metrics } from '../telemetry/metrics.ts';
+import { withSpan } from '../telemetry/spans.ts';
 import type { HeartbeatSample } from './heartbeat-sample.ts';
 import type { BatchResult } from './heartbeat-store.ts';
 import { WriteBuffer, type PendingWrite, type WriteOutcome } from './write-buffer.ts';
@@ -107,7 +108,7 @@ export class BatchWriter {
     const { metrics, logger } = this.#options;
     const started = performance.now();
     try {
-      const result = await this.#options.writeBatch(batch.map((w) => w.sample));
+      const result = await withSpan('ingest.batch.write', { 'ingest.batch.size': batch.length }, () => this.#options.writeBatch(batch.map((w) => w.sample)));
       metrics.batchWriteSeconds.observe((performance.now() - started) / 1000);
       metrics.batchSize.observe(batch.length);
       metrics.statementsExecuted.inc(result.statements);

@@ -2,6 +2,7 @@ import { status, type ServerDuplexStream } from '@grpc/grpc-js';
 import type { Config } from '../config/config.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import type { Metrics } from '../telemetry/metrics.ts';
+import { withSpan } from '../telemetry/spans.ts';
 import type { Clock } from '../clock.ts';
 import type { AgentTokens, AgentClaims } from '../keys/jwt.ts';
 import type { PeerIdentity } from '../grpc/tls-listener.ts';
@@ -122,7 +123,7 @@ export class HeartbeatSession {
     }
     this.#claims = claims;
     this.agentId = claims.agentId;
-    const opened = await store.openStream(claims.agentId, this.sessionId);
+    const opened = await withSpan('ingest.heartbeat.stream.open', { 'ingest.agent_id': claims.agentId }, () => store.openStream(claims.agentId, this.sessionId));
     const refusal = refusalFor(opened.state);
     if (refusal !== undefined) {
       metrics.streamsEnded.inc({ reason: opened.state });
@@ -226,7 +227,7 @@ export class HeartbeatSession {
     metrics.connectedStreams.dec();
     if (!this.#opened) return;
     registry.remove(this);
-    const closing = store.closeStream(this.agentId, this.sessionId).then(
+    const closing = withSpan('ingest.heartbeat.stream.close', { 'ingest.agent_id': this.agentId }, () => store.closeStream(this.agentId, this.sessionId)).then(
       (markedOffline) => {
         if (markedOffline) metrics.agentsMarkedOffline.inc({ cause: 'stream_closed' });
       },
