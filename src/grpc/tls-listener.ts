@@ -1,5 +1,6 @@
 import { createServer, type Server as TlsServer, type TLSSocket, type SecureContextOptions } from 'node:tls';
 import { watchFile, unwatchFile } from 'node:fs';
+import type { Socket } from 'node:net';
 import type { ClientAuthMode } from '../config/config.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import { readTlsContextOptions, type TlsFiles } from './tls-context.ts';
@@ -52,6 +53,8 @@ export class TlsListener {
   #server: TlsServer | undefined;
   #unwatch: (() => void) | undefined;
   #contextFingerprint = '';
+  #reloading: Promise<void> = Promise.resolve();
+  readonly #rawSockets = new Set<Socket>();
 
   constructor(options: TlsListenerOptions, logger: Logger) {
     this.#options = options;
@@ -69,6 +72,10 @@ export class TlsListener {
       requestCert: this.#options.clientAuth !== 'none',
       rejectUnauthorized: this.#options.clientAuth === 'require',
       handshakeTimeout: this.#options.handshakeTimeoutMs ?? 10_000,
+    });
+    server.on('connection', (socket: Socket) => {
+      this.#rawSockets.add(socket);
+      socket.once('close', () => this.#rawSockets.delete(socket));
     });
     server.on('secureConnection', (socket: TLSSocket) => this.#accept(socket, onConnection));
     server.on('tlsClientError', (error: Error, socket: TLSSocket) => {
@@ -99,21 +106,37 @@ export class TlsListener {
     return this.#connections.values();
   }
 
-  /** Stops accepting; open connections are left to the caller's drain. */
+  /**
+   * Stops accepting at once; open connections are left to the caller's drain.
+   * (Not waiting for `close`: its callback only fires once every open connection has ended,
+   * and agents keep theirs open until they are told to go away.)
+   */
   stopAccepting(): Promise<void> {
     this.#unwatch?.();
     this.#unwatch = undefined;
     const server = this.#server;
-    if (server === undefined || !server.listening) return Promise.resolve();
-    return new Promise((resolve) => server.close(() => resolve()));
+    if (server !== undefined && server.listening) server.close();
+    return Promise.resolve();
   }
 
+  /** Ends every connection, including those still in their handshake. */
   destroyAll(): void {
     for (const { socket } of this.#connections.values()) socket.destroy();
+    for (const socket of this.#rawSockets) socket.destroy();
   }
 
   /** Re-reads the files; a broken pair is logged and the previous context stays in force. */
-  async reload(): Promise<boolean> {
+  reload(): Promise<boolean> {
+    // One reload at a time: a slow read of the old files must not land after a newer one.
+    const next = this.#reloading.then(() => this.#reloadOnce());
+    this.#reloading = next.then(
+      () => undefined,
+      () => undefined,
+    );
+    return next;
+  }
+
+  async #reloadOnce(): Promise<boolean> {
     try {
       const context = await readTlsContextOptions(this.#options);
       const next = fingerprint(context);
