@@ -34,6 +34,7 @@ export interface ValidRegistration extends RegisterInput {}
  * an empty hostname becomes `unknown`. Runs before any database access, so a rejected request writes nothing.
  */
 export function validateRegisterInput(input: RegisterInput): ValidRegistration {
+  refuseNulCharacters(input);
   if (input.orgToken === '') throw invalidArgument('org_token', 'is required');
   if (input.orgToken.length > REGISTER_LIMITS.tokenChars) throw invalidArgument('org_token', `must be at most ${REGISTER_LIMITS.tokenChars} characters`);
   if (input.publicKey.trim() === '') throw invalidArgument('public_key', 'is required');
@@ -69,4 +70,22 @@ function canonicalIpv6(address: string): string {
   // The WHATWG URL parser serialises IPv6 hosts canonically (RFC 5952); zone ids are not allowed there.
   if (address.includes('%')) return address.toLowerCase();
   return new URL(`http://[${address}]/`).hostname.slice(1, -1);
+}
+
+/** PostgreSQL text cannot hold U+0000; such input is the client's mistake, not a server fault. */
+function refuseNulCharacters(input: RegisterInput): void {
+  const fields: Array<[string, string]> = [
+    ['org_token', input.orgToken],
+    ['public_key', input.publicKey],
+    ['agent_info.hostname', input.hostname],
+    ['agent_info.version', input.version],
+    ['platform_info.os', input.os],
+    ['platform_info.arch', input.arch],
+    ['platform_info.os_version', input.osVersion],
+    ...input.tags.flatMap((tag, index): Array<[string, string]> => [
+      [`tags[${index}].key`, tag.key],
+      [`tags[${index}].value`, tag.value],
+    ]),
+  ];
+  for (const [field, value] of fields) if (value.includes('\u0000')) throw invalidArgument(field, 'must not contain NUL characters');
 }

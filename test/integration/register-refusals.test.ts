@@ -69,6 +69,8 @@ describe('Register: refused requests', () => {
       ['more than 64 tags', { tags: Array.from({ length: 65 }, (_, i) => ({ key: `k${i}`, value: 'v' })) }, 'tags'],
       ['a tag key over 255 characters', { tags: [{ key: 'k'.repeat(256), value: 'v' }] }, 'tags[0].key'],
       ['a tag value over 255 characters', { tags: [{ key: 'k', value: 'v'.repeat(256) }] }, 'tags[0].value'],
+      ['a NUL character in the hostname', { agent_info: { agent_id: '', version: '', hostname: 'web\u0000-1' } }, 'agent_info.hostname'],
+      ['a NUL character in a tag value', { tags: [{ key: 'k', value: 'a\u0000b' }] }, 'tags[0].value'],
     ];
     for (const [name, overrides, field] of cases) {
       it(`should answer INVALID_ARGUMENT naming ${field} for ${name}, writing nothing`, async () => {
