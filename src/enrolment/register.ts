@@ -70,6 +70,14 @@ export class Registrar {
 
   async #enrol(registration: ValidRegistration, clientAddress: string): Promise<RegisterResult> {
     this.#refuseIfLimited(clientAddress);
+    // Not required for a first registration, but a CSR that does not match the key it comes with is never honest.
+    if (registration.csrDer.length > 0) {
+      const proof = await verifyProofOfPossession(registration.csrDer, registration.publicKey);
+      if (!proof.proven) {
+        this.#limiter.recordFailure(clientAddress);
+        throw new IngestError('UNAUTHENTICATED', REGISTRATION_REFUSED, { detail: `proof of possession failed for a new key: ${proof.reason}` });
+      }
+    }
     const tokenHash = hashEnrolmentToken(registration.orgToken);
     const outcome = await inTransaction(this.#deps.pool, async (tx) => {
       const enrolled = await enrolNewAgent(tx, registration, tokenHash);

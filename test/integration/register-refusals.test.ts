@@ -5,7 +5,7 @@ import { createEnrolmentToken, revokeEnrolmentToken } from '../../src/enrolment/
 import type { RegisterRequest } from '../../src/grpc/messages.ts';
 import { startTestService, type TestService } from '../helpers/service.ts';
 import { expectGrpcError } from '../helpers/client.ts';
-import { generateAgentKey, registerRequest } from '../helpers/agent-keys.ts';
+import { generateAgentKey, makeCsr, registerRequest } from '../helpers/agent-keys.ts';
 import { rowCounts } from '../helpers/row-counts.ts';
 
 describe('Register: refused requests', () => {
@@ -41,11 +41,21 @@ describe('Register: refused requests', () => {
         assert.match(svc.logs(), new RegExp(`enrolment token refused: ${reason}`));
         assert.ok(!svc.logs().includes(token), 'the token must never be logged');
       }
-      assert.equal(messages.size, 1);
+      assert.deepEqual([...messages], ['registration refused: invalid enrolment token or key proof']);
       const metrics = await (await svc.http('/metrics')).text();
       for (const reason of Object.keys(tokens)) assert.match(metrics, new RegExp(`ingest_token_failures_total\\{reason="${reason}"\\} 1`));
       const uses = await svc.db.pool.query('SELECT usage_count FROM agent_enrolment_tokens WHERE id = ANY($1) ORDER BY usage_count', [[expired.id, revoked.id]]);
       assert.deepEqual(uses.rows, [{ usage_count: 0 }, { usage_count: 0 }]);
+    });
+
+    it('should refuse a new agent whose CSR was made with another key with UNAUTHENTICATED, writing nothing', async () => {
+      const token = await createEnrolmentToken(svc.db.pool, { organisationName: 'refusals', autoApprove: true });
+      const key = await generateAgentKey();
+      const other = await generateAgentKey();
+      const details = await expectRefusedWithoutWrites(await registerRequest(token.token, key, { csr_der: await makeCsr(other.privateKey, other.publicKey) }), status.UNAUTHENTICATED);
+      assert.equal(details, 'registration refused: invalid enrolment token or key proof');
+      const uses = await svc.db.pool.query('SELECT usage_count FROM agent_enrolment_tokens WHERE id = $1', [token.id]);
+      assert.equal(uses.rows[0].usage_count, 0);
     });
 
     it('should never log the public key', async () => {
