@@ -69,7 +69,7 @@ export async function startService(config: Config, options: StartOptions): Promi
       const applied = await migrate(pool);
       logger.info({ applied }, applied.length > 0 ? 'database migrations applied' : 'database schema up to date');
     }
-    const keySource = selectKeySource(config, logger.child({ module: 'keys' }));
+    const keySource = selectKeySource(config, logger.child({ module: 'keys' }), { onReloadFailed: () => metrics.keyReloads.inc({ result: 'failure' }) });
     const keys = new KeyRing(await keySource.load());
     metrics.keyReloads.inc({ result: 'success' });
     logger.info({ source: keySource.description, kids: keys.verificationKeys().map((k) => k.kid) }, 'signing keys loaded');

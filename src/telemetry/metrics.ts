@@ -5,6 +5,13 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
  * never an agent, host, organisation or token id.
  */
 export function createMetrics() {
+  const metrics = defineMetrics();
+  // Series that alerts use with increase() exist from the start, so their first increment is seen.
+  for (const result of ['success', 'failure']) metrics.keyReloads.inc({ result }, 0);
+  return metrics;
+}
+
+function defineMetrics() {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   const r = [registry];
