@@ -47,11 +47,15 @@ export class FileKeySource implements KeySource {
     return this.load();
   }
 
-  /** Polls the key files and reports a changed key set; invalid files are reported, never applied. */
+  /**
+   * Polls the key files and reports a changed key set; invalid files are reported, never applied.
+   * A key file that disappears while running is reported too: generating a replacement here would
+   * silently invalidate every JWT in circulation.
+   */
   watch(intervalMs: number, onChange: (keys: KeySet) => void): () => void {
     let last = '';
     const check = (): void => {
-      this.load().then(
+      this.#readKeySet().then(
         (keys) => {
           const fingerprint = `${keys.current.kid}/${keys.previous?.kid ?? ''}`;
           if (last !== '' && fingerprint !== last) onChange(keys);
@@ -68,6 +72,12 @@ export class FileKeySource implements KeySource {
     };
   }
 
+  async #readKeySet(): Promise<KeySet> {
+    const current = await this.#readKey(this.#file);
+    if (current === undefined) throw new InvalidKeyError(`signing key ${this.#file} is missing`);
+    return { current, previous: await this.#readKey(this.previousFile) };
+  }
+
   async #readKey(file: string): Promise<SigningKey | undefined> {
     let pem: Buffer;
     try {
@@ -81,7 +91,13 @@ export class FileKeySource implements KeySource {
 
   async #createKey(): Promise<void> {
     const pem = await generateSigningKeyPem();
-    const created = await writeFileAtomically(this.#file, pem, { replace: false });
+    let created: boolean;
+    try {
+      created = await writeFileAtomically(this.#file, pem, { replace: false });
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code ?? 'error';
+      throw new InvalidKeyError(`cannot write a new signing key to ${this.#file} (${code}): make its directory writable or provide a key there`);
+    }
     if (created) this.#events.keyGenerated(this.#file);
   }
 }
