@@ -24,6 +24,7 @@ export function registerAgentCommands(program: Command): void {
     .command('approve')
     .description('approve a pending agent; its next Register returns a JWT')
     .argument('<id>', 'agent id')
+    .allowUnknownOption() // ids may begin with '-'
     .action(async (id: string) => {
       const change = await withAdminPool((pool) => approveAgent(pool, id));
       if (change.changed) return print(`approved agent ${id}`);
@@ -34,6 +35,7 @@ export function registerAgentCommands(program: Command): void {
     .command('revoke')
     .description('revoke an agent: Register answers revoked and its heartbeat stream ends')
     .argument('<id>', 'agent id')
+    .allowUnknownOption() // ids may begin with '-'
     .action(async (id: string) => {
       const change = await withAdminPool((pool) => revokeAgent(pool, id));
       print(change.changed ? `revoked agent ${id}` : `agent ${id} is already revoked`);
@@ -42,6 +44,7 @@ export function registerAgentCommands(program: Command): void {
     .command('delete')
     .description('delete an agent and its host; the machine may enrol again afterwards')
     .argument('<id>', 'agent id')
+    .allowUnknownOption() // ids may begin with '-'
     .action(async (id: string) => {
       const { hostsDeleted } = await withAdminPool((pool) => deleteAgent(pool, id));
       print(`deleted agent ${id} and ${hostsDeleted} host${hostsDeleted === 1 ? '' : 's'}`);

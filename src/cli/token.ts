@@ -99,6 +99,8 @@ export function registerTokenCommands(program: Command): void {
     .command('revoke')
     .description('revoke an enrolment token; agents already enrolled with it keep working')
     .argument('<id>', 'token id (from `token list`)')
+    // Ids are base64url and may begin with '-'; without this they would be parsed as unknown options.
+    .allowUnknownOption()
     .action(async (id: string) => {
       const revoked = await withAdminPool((pool) => revokeEnrolmentToken(pool, id));
       if (!revoked) throw new Error(`no live enrolment token with id "${id}"`);

@@ -84,6 +84,16 @@ describe('admin commands: token and agent', () => {
     assert.equal(listed.find((t) => t.id === created.id)?.state, 'revoked');
   });
 
+  it('should accept ids that begin with a dash', async () => {
+    const created = await createToken(['--org', 'dashes', '--auto-approve']);
+    await svc.db.pool.query("UPDATE agent_enrolment_tokens SET id = '-dash-token' WHERE id = $1", [created.id]);
+    assert.match(await ok(['token', 'revoke', '-dash-token']), /revoked enrolment token -dash-token/);
+    const pending = await createToken(['--org', 'dashes']);
+    const first = await svc.client().register(await registerRequest(pending.token, await generateAgentKey()));
+    await svc.db.pool.query("INSERT INTO agents (id, organisation_id, hostname, public_key, status) SELECT '-dash-agent', organisation_id, 'dash', 'dash-key', 'pending' FROM agents WHERE id = $1", [first.agent_id]);
+    assert.match(await ok(['agent', 'approve', '-dash-agent']), /approved agent -dash-agent/);
+  });
+
   it('should refuse bad option values with a non-zero exit', async () => {
     for (const args of [
       ['token', 'create', '--org', 'x', '--max-uses', '0'],
