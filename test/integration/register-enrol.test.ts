@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { status } from '@grpc/grpc-js';
 import { createLocalJWKSet, decodeProtectedHeader, jwtVerify, type JSONWebKeySet } from 'jose';
 import { createEnrolmentToken } from '../../src/enrolment/enrolment-tokens.ts';
+import { announceDevEnrolment } from '../../src/cli/token.ts';
 import { startTestService, type TestService } from '../helpers/service.ts';
 import { expectGrpcError } from '../helpers/client.ts';
 import { generateAgentKey, registerRequest } from '../helpers/agent-keys.ts';
@@ -120,6 +121,19 @@ describe('Register: new agents', () => {
     const body = await (await svc.http('/metrics')).text();
     assert.match(body, /ingest_registrations_total\{outcome="enrolled_active"\} \d+/);
     assert.match(body, /ingest_jwts_issued_total \d+/);
+  });
+
+  it('should print, in dev mode, a working auto-approve token of the default organisation and an agent configuration', async () => {
+    const lines: string[] = [];
+    await announceDevEnrolment(svc.service, (text) => void lines.push(text));
+    const output = lines.join('\n');
+    const token = /org_token: (\S+)/.exec(output)?.[1] ?? '';
+    assert.match(output, new RegExp(`server_address: localhost:${svc.service.grpcPort}`));
+    assert.ok(output.includes(`ca_cert_file: ${svc.config.tls.certFile}`));
+    const response = await svc.client().register(await registerRequest(token, await generateAgentKey()));
+    assert.equal(response.status, 'active');
+    const org = await svc.db.pool.query('SELECT o.name FROM agents a JOIN organisations o ON o.id = a.organisation_id WHERE a.id = $1', [response.agent_id]);
+    assert.equal(org.rows[0].name, 'default');
   });
 
   it('should refuse an unknown token with UNAUTHENTICATED', async () => {
