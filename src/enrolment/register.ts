@@ -47,8 +47,7 @@ export class Registrar {
   async register(input: RegisterInput, clientAddress: string): Promise<RegisterResult> {
     try {
       const registration = validateRegisterInput(input);
-      const result = await this.#registerOnce(registration, clientAddress, true);
-      return result;
+      return await this.#registerOnce(registration, clientAddress, true);
     } catch (error) {
       this.#deps.metrics.registrations.inc({ outcome: failureOutcome(error) });
       throw error;
@@ -64,6 +63,7 @@ export class Registrar {
       // The same key enrolled concurrently (maybe through another organisation's token): answer as a known agent.
       const concurrent = error instanceof KeyEnrolledConcurrently || (error as { code?: unknown }).code === UNIQUE_VIOLATION;
       if (concurrent && mayRetry) return this.#registerOnce(registration, clientAddress, false);
+      if (concurrent) throw new IngestError('UNAVAILABLE', 'registration raced with another registration of this key; retry', { cause: error });
       throw error;
     }
   }
