@@ -50,6 +50,14 @@ bench: node_modules ## Run the heartbeat load benchmark (see bench/RESULTS.md)
 helm: ## Build Helm from the Go module proxy into ~/.cache/ct-ops-tools/bin (when missing)
 	@test -x "$(HELM)" || GOBIN=$(HOME)/.cache/ct-ops-tools/bin go install helm.sh/helm/v4/cmd/helm@v4.3.2
 
+.PHONY: k8s-manifests
+k8s-manifests: helm ## Render k8s/ct-ops-ingest.yaml from the Helm chart with k8s/values-dev.yaml
+	HELM=$(HELM) scripts/render-k8s.sh
+
+.PHONY: image
+image: ## Build the container image ct-ops-ingest:dev (needs Docker or another builder)
+	docker build -t ct-ops-ingest:dev .
+
 .PHONY: clean
 clean: ## Remove build output and dev data
 	rm -rf dist .data deploy/dev-tls
