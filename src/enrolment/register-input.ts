@@ -46,7 +46,9 @@ export function validateRegisterInput(input: RegisterInput): ValidRegistration {
   }
   if (input.ipAddresses.length > REGISTER_LIMITS.ipAddresses) throw invalidArgument('platform_info.ip_addresses', `must hold at most ${REGISTER_LIMITS.ipAddresses} addresses`);
   const ipAddresses: string[] = [];
-  for (const [index, address] of input.ipAddresses.entries()) {
+  for (const [index, entry] of input.ipAddresses.entries()) {
+    // Interface addresses may carry a `/prefix` (as in heartbeats); the host address is what identifies it.
+    const address = withoutPrefix(entry.trim());
     const family = isIP(address);
     if (family === 0) throw invalidArgument(`platform_info.ip_addresses[${index}]`, 'is not a valid IPv4 or IPv6 address');
     ipAddresses.push(family === 6 ? canonicalIpv6(address) : address);
@@ -88,4 +90,9 @@ function refuseNulCharacters(input: RegisterInput): void {
     ]),
   ];
   for (const [field, value] of fields) if (value.includes('\u0000')) throw invalidArgument(field, 'must not contain NUL characters');
+}
+
+function withoutPrefix(address: string): string {
+  const match = /^(.+)\/(\d{1,3})$/.exec(address);
+  return match?.[1] !== undefined && Number(match[2]) <= 128 ? match[1] : address;
 }

@@ -67,6 +67,15 @@ describe('Register: duplicate-host protection', () => {
     assert.match(error.details, /"old-name"/);
   });
 
+  it('should compare addresses without their /prefix', async () => {
+    const org = nextOrg();
+    await enrolAgent(svc, { organisationName: org, hostname: 'prefixed-a', ipAddresses: ['10.20.30.40/24'] });
+    const stored = await svc.db.pool.query('SELECT ip_addresses FROM hosts WHERE hostname = $1', ['prefixed-a']);
+    assert.deepEqual(stored.rows[0].ip_addresses, ['10.20.30.40']);
+    const error = await expectGrpcError((await registerSecond(org, 'prefixed-b', ['10.20.30.40'])).call);
+    assert.equal(error.code, status.ALREADY_EXISTS);
+  });
+
   it('should ignore loopback and link-local addresses when comparing', async () => {
     const org = nextOrg();
     const first = await enrolAgent(svc, { organisationName: org, hostname: 'box-a', ipAddresses: ['127.0.0.1', '::1', 'fe80::1', '169.254.10.10'] });
