@@ -1,6 +1,7 @@
 import type { Logger } from '../telemetry/logger.ts';
 import type { Metrics } from '../telemetry/metrics.ts';
 import { withSpan } from '../telemetry/spans.ts';
+import { METRICS_RAW_TOPIC } from '../queue/queue.ts';
 import type { HeartbeatSample } from './heartbeat-sample.ts';
 import type { BatchResult } from './heartbeat-store.ts';
 import { WriteBuffer, type PendingWrite, type WriteOutcome } from './write-buffer.ts';
@@ -112,6 +113,7 @@ export class BatchWriter {
       metrics.batchWriteSeconds.observe((performance.now() - started) / 1000);
       metrics.batchSize.observe(batch.length);
       metrics.statementsExecuted.inc(result.statements);
+      metrics.queuePublished.inc({ topic: METRICS_RAW_TOPIC }, result.eventsPublished);
       if (this.#failing) logger.info({ afterFailures: this.#consecutiveFailures }, 'database writes recovered');
       this.#failing = false;
       this.#consecutiveFailures = 0;

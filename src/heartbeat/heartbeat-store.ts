@@ -106,6 +106,8 @@ export interface BatchResult {
   /** Agents whose heartbeats were written; the others are revoked, deleted or pending. */
   readonly writtenAgentIds: ReadonlySet<string>;
   readonly statements: number;
+  /** `metrics.raw` events written to the outbox in the batch's transaction. */
+  readonly eventsPublished: number;
 }
 
 /** SQL of the heartbeat path (SPEC §6). Every statement here is an index lookup or index-ordered write. */
@@ -140,8 +142,8 @@ export class HeartbeatStore {
       network_interfaces: s.networkInterfaces,
       latest: latestIndex.get(s.agentId) === i,
     }));
-    const result = await this.#pool.query<{ agent_id: string }>(WRITE_BATCH_SQL, [JSON.stringify(rows)]);
-    return { writtenAgentIds: new Set(result.rows.map((r) => r.agent_id)), statements: 1 };
+    const result = await this.#pool.query<{ agent_id: string; events: number }>(WRITE_BATCH_SQL, [JSON.stringify(rows)]);
+    return { writtenAgentIds: new Set(result.rows.map((r) => r.agent_id)), statements: 1, eventsPublished: result.rows[0]?.events ?? 0 };
   }
 
   /**

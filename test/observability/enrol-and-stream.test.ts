@@ -62,7 +62,7 @@ describe('metrics and logs of a full enrol-and-stream run', () => {
     assert.equal(sampleValue(samples, 'grpc_server_started_total', register), 2);
   });
 
-  it('should expose heartbeats received and acknowledged, ack latency, batch size and write time, and the Heartbeat stream', async () => {
+  it('should expose heartbeats received and acknowledged, ack latency, batch size and write time, queue events published, and the Heartbeat stream', async () => {
     assert.equal(acks.length, HEARTBEATS);
     assert.ok(acks.every((a) => a.ok));
     const samples = await scrape(svc);
@@ -73,6 +73,7 @@ describe('metrics and logs of a full enrol-and-stream run', () => {
     assert.ok(batches >= 1 && batches <= HEARTBEATS, `batches: ${batches}`);
     assert.equal(sampleValue(samples, 'ingest_batch_size_sum'), HEARTBEATS, 'every heartbeat was in exactly one batch');
     assert.equal(sampleValue(samples, 'ingest_batch_write_seconds_count'), batches);
+    assert.equal(sampleValue(samples, 'ingest_queue_published_total', { topic: 'metrics.raw' }), HEARTBEATS, 'one metrics.raw event per heartbeat');
     assert.equal(sampleValue(samples, 'ingest_connected_streams'), 0, 'the stream closed');
     assert.equal(sampleValue(samples, 'ingest_buffer_depth'), 0);
     assert.equal(sampleValue(samples, 'ingest_buffer_dropped_total'), 0);
