@@ -58,7 +58,7 @@ export class RetentionJob {
         const m = await query(
           `DELETE FROM host_metrics WHERE id IN (
              SELECT id FROM host_metrics WHERE recorded_at < now() - make_interval(days => $1::int)
-             ORDER BY recorded_at LIMIT $2::int)`,
+             LIMIT $2::int)`,
           [retentionDays, batchSize],
         );
         const q = await query(
