@@ -50,5 +50,7 @@ describe('Heartbeats from many concurrent streams', () => {
     const scrape = await (await svc.http('/metrics')).text();
     const statements = Number(/^ingest_batch_statements_total (\d+)$/m.exec(scrape)?.[1]);
     assert.ok(statements > 0 && statements < 4000 / 5, `statements ${statements}`);
+    assert.match(scrape, /^ingest_queue_published_total\{topic="metrics.raw"\} 4000$/m);
+    assert.match(scrape, /^ingest_heartbeats_acknowledged_total 4000$/m);
   });
 });
