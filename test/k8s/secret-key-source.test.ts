@@ -137,6 +137,8 @@ describe('signing keys from a Kubernetes Secret', () => {
       assert.deepEqual(await allJwks(), before);
       for (const replica of replicas) assert.equal((await replica.http('/readyz')).status, 200);
       assert.ok(replicas.every((r) => !r.logs().includes(api.token)));
+      const metrics = await (await replicas[0]!.http('/metrics')).text();
+      assert.match(metrics, /ingest_key_reloads_total\{result="failure"\} [1-9]/);
     } finally {
       api.setFault(undefined);
     }
