@@ -5,23 +5,36 @@ import { insertAgents, eventually } from '../helpers/fleet.ts';
 import { openHeartbeat } from '../helpers/heartbeat.ts';
 import { startTcpProxy } from '../helpers/tcp-proxy.ts';
 import { createTestDatabase } from '../helpers/database.ts';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import pg from 'pg';
+import { startEmbeddedPostgres, freePort } from '../../src/dev/embedded-postgres.ts';
 
-describe('Heartbeats while PostgreSQL is unreachable', () => {
-  it('should keep streams open, report not ready, acknowledge nothing unwritten, and write the buffer when the database returns', async () => {
-    const db = await createTestDatabase();
-    const proxy = await startTcpProxy('127.0.0.1', Number(new URL(db.url).port));
-    const viaProxy = new URL(db.url);
-    viaProxy.port = String(proxy.port);
-    const svc = await startTestService({ db, env: { DATABASE_URL: viaProxy.toString(), INGEST_BATCH_MAX_DELAY_MS: '10' } });
+describe('Heartbeats while PostgreSQL is down', () => {
+  it('should keep streams open, report not ready, acknowledge nothing unwritten, and write the buffer when PostgreSQL restarts', async () => {
+    // A PostgreSQL server of this test's own, really stopped for 10 s and started again.
+    const dataRoot = await mkdtemp(path.join(tmpdir(), 'ingest-outage-'));
+    const port = await freePort();
+    let postgres = await startEmbeddedPostgres({ dataDir: path.join(dataRoot, 'data'), port, persistent: true });
+    const dbUrl = new URL(postgres.url);
+    dbUrl.pathname = '/ingest';
+    const admin = new pg.Client({ connectionString: postgres.url });
+    await admin.connect();
+    await admin.query('CREATE DATABASE ingest');
+    await admin.end();
+    const db = new pg.Pool({ connectionString: dbUrl.toString(), max: 2 });
+    db.on('error', () => undefined);
+    const svc = await startTestService({ env: { DATABASE_URL: dbUrl.toString(), INGEST_BATCH_MAX_DELAY_MS: '10' } });
     try {
-      const agents = await insertAgents(db.pool, svc.service.context.agentTokens, 3);
+      const agents = await insertAgents(db, svc.service.context.agentTokens, 3);
       const streams = agents.map((agent) => openHeartbeat(svc.client(), { jwt: agent.jwt }));
       for (const stream of streams) assert.equal((await stream.send({})).ok, true);
       let statusEvents = 0;
       for (const stream of streams) stream.call.on('status', () => (statusEvents += 1));
 
-      proxy.cut();
-      // Agents keep sending on their own schedule, acknowledged or not.
+      await postgres.stop();
+      // Agents keep sending on their own schedule, acknowledged or not: 10 heartbeats over 10 s.
       const sentDuringOutage = 10;
       const pending: Array<Promise<unknown>> = [];
       for (let i = 0; i < sentDuringOutage; i += 1) {
@@ -36,22 +49,22 @@ describe('Heartbeats while PostgreSQL is unreachable', () => {
       assert.equal(statusEvents, 0, 'streams stay open');
       assert.equal((await svc.http('/healthz')).status, 200, 'the process stays alive');
 
-      proxy.restore();
+      postgres = await startEmbeddedPostgres({ dataDir: path.join(dataRoot, 'data'), port, persistent: true });
       const acks = (await Promise.all(pending)) as Array<{ ok: boolean }>;
       assert.ok(acks.every((a) => a.ok), 'every buffered heartbeat is written and acknowledged');
       for (const agent of agents) {
-        const { rows } = await db.pool.query('SELECT count(*)::int AS n FROM host_metrics WHERE host_id = $1', [agent.hostId]);
+        const { rows } = await db.query('SELECT count(*)::int AS n FROM host_metrics WHERE host_id = $1', [agent.hostId]);
         assert.equal(rows[0].n, 1 + sentDuringOutage);
-        const { rows: events } = await db.pool.query("SELECT count(*)::int AS n FROM queue_events WHERE payload->>'agent_id' = $1", [agent.agentId]);
+        const { rows: events } = await db.query("SELECT count(*)::int AS n FROM queue_events WHERE payload->>'agent_id' = $1", [agent.agentId]);
         assert.equal(events[0].n, 1 + sentDuringOutage);
       }
       await eventually(async () => ((await svc.http('/readyz')).status === 200 ? true : undefined), 15_000, 'readiness to recover');
       for (const stream of streams) stream.close();
     } finally {
-      proxy.restore();
       await svc.stop();
-      await proxy.close();
-      await db.drop();
+      await db.end();
+      await postgres.stop();
+      await rm(dataRoot, { recursive: true, force: true });
     }
   });
 });
