@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { loadConfig } from '../config/config.ts';
 import { createLogger } from '../telemetry/logger.ts';
-import { startEmbeddedPostgres } from '../dev/embedded-postgres.ts';
+import { startEmbeddedPostgres, takeOverSignals } from '../dev/embedded-postgres.ts';
 import { writeDevTls } from './dev-tls.ts';
 import { serveUntilSignalled } from './serve.ts';
 import type { RunningService } from '../service.ts';
@@ -36,6 +36,8 @@ export async function runDev(): Promise<void> {
     });
     const logger = createLogger(config.logLevel);
     await serveUntilSignalled(config, logger, async (service) => {
+      // From here Ctrl-C drains the service first, then the `finally` below stops PostgreSQL.
+      takeOverSignals();
       const lines: string[] = [
         '',
         'ct-ops ingest is running in dev mode',

