@@ -6,7 +6,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseDocument, isMap, isPair, isScalar, type YAMLMap } from 'yaml';
 import { environmentSchema } from '../../src/config/schema.ts';
-import { all, chartDir, find, helmTemplate, NAMESPACE, RELEASE, render, runHelm, validateObject, withValues, type K8sObject } from './helm.ts';
+import { all, chartDir, find, helmTemplate, NAMESPACE, RELEASE, render, runHelm, unknownFields, validateObject, withValues, type K8sObject } from './helm.ts';
 
 const FULLNAME = `${RELEASE}-ct-ops-ingest`;
 const KNOWN_VARIABLES = new Set(Object.keys(environmentSchema.shape));
@@ -81,6 +81,17 @@ describe('Helm chart ct-ops-ingest', () => {
       assert.deepEqual(env.get('DATABASE_URL')?.valueFrom?.secretKeyRef, { name: `${FULLNAME}-database`, key: 'DATABASE_URL' });
     });
   }
+
+  it('should notice a misspelt or mistyped field in a rendered object (the validation itself can fail)', async () => {
+    const objects = await render();
+    const broken = structuredClone(deployment(objects));
+    broken.spec.template.spec.containers[0].readinessProbe.httpGet.paht = '/readyz';
+    assert.throws(() => validateObject(broken), /has fields Kubernetes does not know: Deployment\.spec\.template\.spec\.containers\[0\]\.readinessProbe\.httpGet\.paht/);
+    const mistyped = structuredClone(find(objects, 'Certificate', FULLNAME));
+    mistyped.spec.dnsNames = 'ingest';
+    assert.throws(() => validateObject(mistyped), /Certificate ingest-ct-ops-ingest is invalid/);
+    assert.deepEqual(unknownFields(find(objects, 'Service', FULLNAME)), []);
+  });
 
   it('should reject unknown keys, misspelt keys and wrong types through values.schema.json', async () => {
     const cases: Array<[object, RegExp]> = [

@@ -7,6 +7,7 @@ import { homedir, tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseAllDocuments } from 'yaml';
+import * as kubernetesClient from '@kubernetes/client-node';
 import { ConfigMap } from 'kubernetes-models/v1/ConfigMap';
 import { Secret } from 'kubernetes-models/v1/Secret';
 import { Service } from 'kubernetes-models/v1/Service';
@@ -108,6 +109,44 @@ const models: Record<string, Model> = {
   'monitoring.coreos.com/v1/PrometheusRule': PrometheusRule as unknown as Model,
 };
 
+type AttributeMap = ReadonlyArray<{ baseName: string; type: string }>;
+
+/**
+ * Fields the Kubernetes API does not know (a misspelt field in a template is otherwise silently dropped by the
+ * API server). Uses the field tables of @kubernetes/client-node's generated models for built-in kinds.
+ */
+export function unknownFields(object: K8sObject): string[] {
+  const version = /(v\d+(?:(?:alpha|beta)\d+)?)$/.exec(object.apiVersion)?.[1];
+  if (version === undefined) return [];
+  const rootType = `${version.charAt(0).toUpperCase()}${version.slice(1)}${object.kind}`;
+  const classes = kubernetesClient as unknown as Record<string, { attributeTypeMap?: AttributeMap } | undefined>;
+  if (classes[rootType]?.attributeTypeMap === undefined) return [];
+  const problems: string[] = [];
+  const walk = (value: unknown, type: string, at: string): void => {
+    if (value === null || value === undefined) return;
+    const array = /^Array<(.+)>$/.exec(type);
+    if (array !== null) {
+      if (Array.isArray(value)) value.forEach((item, i) => walk(item, array[1]!, `${at}[${i}]`));
+      return;
+    }
+    const map = /^\{ \[key: string\]: (.+); \}$/.exec(type);
+    if (map !== null) {
+      for (const [key, item] of Object.entries(value as object)) walk(item, map[1]!, `${at}.${key}`);
+      return;
+    }
+    const fields = classes[type]?.attributeTypeMap;
+    if (fields === undefined || typeof value !== 'object') return;
+    const known = new Map(fields.map((f) => [f.baseName, f.type]));
+    for (const [key, item] of Object.entries(value as object)) {
+      const fieldType = known.get(key);
+      if (fieldType === undefined) problems.push(`${at}.${key}`);
+      else walk(item, fieldType, `${at}.${key}`);
+    }
+  };
+  walk(object, rootType, object.kind);
+  return problems;
+}
+
 /** Validates one object against the schema of its apiVersion/kind; throws naming the object and the problem. */
 export function validateObject(object: K8sObject): void {
   const model = models[`${object.apiVersion}/${object.kind}`];
@@ -117,6 +156,8 @@ export function validateObject(object: K8sObject): void {
   } catch (error) {
     throw new Error(`${object.kind} ${object.metadata?.name} is invalid: ${(error as Error).message}`);
   }
+  const unknown = unknownFields(object);
+  if (unknown.length > 0) throw new Error(`${object.kind} ${object.metadata?.name} has fields Kubernetes does not know: ${unknown.join(', ')}`);
 }
 
 export function find(objects: K8sObject[], kind: string, name?: string): K8sObject {
