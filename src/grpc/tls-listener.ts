@@ -24,9 +24,23 @@ export function identityFromSubjectAltName(subjectAltName: string | undefined): 
   for (const entry of (subjectAltName ?? '').split(/,\s*/)) {
     if (!entry.startsWith('URI:')) continue;
     const match = SPIFFE_AGENT.exec(entry.slice(4));
-    if (match !== null) return { organisationId: decodeURIComponent(match[1] ?? ''), agentId: decodeURIComponent(match[2] ?? '') };
+    if (match === null) continue;
+    const organisationId = decodeSegment(match[1] ?? '');
+    const agentId = decodeSegment(match[2] ?? '');
+    // A malformed name is no identity (and must not throw inside the TLS server's connection handler).
+    if (organisationId === undefined || agentId === undefined) return undefined;
+    return { organisationId, agentId };
   }
   return undefined;
+}
+
+function decodeSegment(segment: string): string | undefined {
+  try {
+    const decoded = decodeURIComponent(segment);
+    return decoded === '' || decoded.includes('/') ? undefined : decoded;
+  } catch {
+    return undefined;
+  }
 }
 
 /** grpc-js names a peer `address:port`; the registry uses the same key so handlers can find their connection. */
