@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { chmod, cp, mkdir, mkdtemp, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
-import { connect } from 'node:net';
+import { connect, createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { status } from '@grpc/grpc-js';
@@ -146,6 +146,19 @@ describe('ingest serve (subprocess)', () => {
     assert.match(result.stderr, new RegExp(`signing key ${keyFile.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} does not hold a PEM private key`));
     assert.equal(await readFile(keyFile, 'utf8'), 'not a key at all\n');
     assert.equal((await stat(keyFile)).mtimeMs, before.mtimeMs);
+  });
+
+  it('should exit non-zero, not hang, when the HTTP port is taken', async () => {
+    const blocker = createServer();
+    await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
+    const taken = (blocker.address() as AddressInfo).port;
+    try {
+      const result = await run(['serve'], serveEnv({ INGEST_HTTP_PORT: String(taken), INGEST_LOG_LEVEL: 'info' }), { limitMs: 30_000 });
+      assert.equal(result.code, 1, result.stderr);
+      assert.match(result.stderr, /EADDRINUSE/);
+    } finally {
+      blocker.close();
+    }
   });
 
   it('should serve /healthz and gRPC, then drain and exit 0 on SIGTERM with a client still connected', async () => {
