@@ -3,6 +3,8 @@
  * OTLP endpoint is configured. Must run before the instrumented libraries are imported.
  */
 import { register } from 'node:module';
+import { format } from 'node:util';
+import { createLogger } from './logger.ts';
 
 export const SERVICE_NAME = 'ct-ops-ingest';
 
@@ -33,6 +35,7 @@ export function tracingEnabled(env: NodeJS.ProcessEnv = process.env): boolean {
  * Starts the NodeSDK with the OTLP trace exporter the OTEL_* variables describe (protocol, endpoint, headers, sampler,
  * resource) and pg, gRPC and HTTP instrumentation. Returns whether tracing is on. Metrics stay on Prometheus and logs on
  * stdout: OTLP metrics and logs are only exported when OTEL_METRICS_EXPORTER / OTEL_LOGS_EXPORTER ask for them.
+ * `env` decides whether tracing runs; the SDK itself always reads process.env.
  */
 export async function startTracing(env: NodeJS.ProcessEnv = process.env): Promise<boolean> {
   if (sdk !== undefined) return true;
@@ -42,7 +45,8 @@ export async function startTracing(env: NodeJS.ProcessEnv = process.env): Promis
   // instrumentations patch them. Only these packages are intercepted, and only modules imported after this point.
   register('import-in-the-middle/hook.mjs', import.meta.url, { data: { include: ['pg', 'pg-pool', '@grpc/grpc-js', 'http', 'https', 'node:http', 'node:https'] } });
 
-  const [{ NodeSDK }, { PgInstrumentation }, { GrpcInstrumentation }, { HttpInstrumentation }] = await Promise.all([
+  const [{ diag, DiagLogLevel }, { NodeSDK }, { PgInstrumentation }, { GrpcInstrumentation }, { HttpInstrumentation }] = await Promise.all([
+    import('@opentelemetry/api'),
     import('@opentelemetry/sdk-node'),
     import('@opentelemetry/instrumentation-pg'),
     import('@opentelemetry/instrumentation-grpc'),
@@ -61,14 +65,54 @@ export async function startTracing(env: NodeJS.ProcessEnv = process.env): Promis
     ...(set(env, 'OTEL_METRICS_EXPORTER') ? {} : { metricReaders: [] }),
     ...(set(env, 'OTEL_LOGS_EXPORTER') ? {} : { logRecordProcessors: [] }),
   });
+  routeDiagnostics(env, diag, DiagLogLevel);
   started.start();
   sdk = started;
   return true;
 }
 
-/** Flushes buffered spans and stops the SDK (called once the service has shut down). */
-export async function stopTracing(): Promise<void> {
+const LOG_LEVELS = new Set(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
+
+/**
+ * The SDK's own diagnostics (e.g. a collector that cannot be reached) go to the JSON log like everything else,
+ * at warn and above unless OTEL_LOG_LEVEL asks for more. Runs before the configuration is validated, so an
+ * invalid INGEST_LOG_LEVEL falls back to info here and is reported by the configuration check.
+ */
+function routeDiagnostics(env: NodeJS.ProcessEnv, diag: typeof import('@opentelemetry/api').diag, levels: typeof import('@opentelemetry/api').DiagLogLevel): void {
+  const level = (env['INGEST_LOG_LEVEL'] ?? '').trim();
+  const logger = createLogger(LOG_LEVELS.has(level) ? level : 'info').child({ module: 'otel' });
+  const wanted = (env['OTEL_LOG_LEVEL'] ?? '').trim().toUpperCase();
+  const named = (levels as unknown as Record<string, unknown>)[wanted];
+  const logLevel = typeof named === 'number' ? named : levels.WARN;
+  const line = (write: (message: string) => void) => (message: string, ...args: unknown[]) => write(format(message, ...args));
+  diag.setLogger(
+    {
+      error: line((m) => logger.error(m)),
+      warn: line((m) => logger.warn(m)),
+      info: line((m) => logger.info(m)),
+      debug: line((m) => logger.debug(m)),
+      verbose: line((m) => logger.trace(m)),
+    },
+    { logLevel, suppressOverrideMessage: true },
+  );
+}
+
+/**
+ * Flushes buffered spans and stops the SDK (called once the service has shut down). Bounded, so that an
+ * unreachable collector cannot hold the process past its termination grace period.
+ */
+export async function stopTracing(timeoutMs = 5_000): Promise<void> {
   const running = sdk;
   sdk = undefined;
-  await running?.shutdown();
+  if (running === undefined) return;
+  let timer: NodeJS.Timeout | undefined;
+  const gaveUp = new Promise<void>((resolve) => {
+    timer = setTimeout(resolve, timeoutMs);
+    timer.unref();
+  });
+  try {
+    await Promise.race([running.shutdown(), gaveUp]);
+  } finally {
+    clearTimeout(timer);
+  }
 }

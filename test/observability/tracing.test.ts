@@ -6,6 +6,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
+import { createServer, type AddressInfo } from 'node:net';
 import { Metadata, type ClientDuplexStream } from '@grpc/grpc-js';
 import { createEnrolmentToken } from '../../src/enrolment/enrolment-tokens.ts';
 import type { HeartbeatRequest, HeartbeatResponse } from '../../src/grpc/messages.ts';
@@ -41,6 +42,25 @@ function descendants(spans: readonly ReceivedSpan[], root: ReceivedSpan): Receiv
   return [...children, ...children.flatMap((c) => descendants(spans, c))];
 }
 
+async function closedPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+/** SIGTERM, then resolves with the exit code once the process has exited and its stdout has been read to the end. */
+async function stopService(service: { child: ChildProcess }): Promise<number | null> {
+  const { child } = service;
+  const closed = new Promise<number | null>((resolve) => {
+    if (child.exitCode !== null && child.stdout?.readableEnded === true) resolve(child.exitCode);
+    else child.once('close', (code) => resolve(code));
+  });
+  if (child.exitCode === null) child.kill('SIGTERM');
+  return closed;
+}
+
 describe('OpenTelemetry traces', () => {
   let db: TestDatabase;
   let pki: TestPki;
@@ -51,20 +71,24 @@ describe('OpenTelemetry traces', () => {
   const traceId = randomBytes(16).toString('hex');
   const callerSpanId = randomBytes(8).toString('hex');
 
+  const serviceEnv = (): Record<string, string> => ({
+    DATABASE_URL: db.url,
+    INGEST_TLS_CERT: pki.certFile,
+    INGEST_TLS_KEY: pki.keyFile,
+    INGEST_JWT_KEY_FILE: path.join(dir, 'jwt_key.pem'),
+    INGEST_GRPC_PORT: '0',
+    INGEST_HTTP_PORT: '0',
+    INGEST_BIND_ADDRESS: '127.0.0.1',
+    INGEST_SHUTDOWN_GRACE_SECONDS: '5',
+    INGEST_LOG_LEVEL: 'info',
+  });
+
   before(async () => {
     [db, pki, dir] = await Promise.all([createTestDatabase(), createTestPki(), mkdtemp(path.join(tmpdir(), 'ingest-trace-'))]);
     receiver = new OtlpReceiver();
     const endpoint = await receiver.listen();
     service = await spawnService({
-      DATABASE_URL: db.url,
-      INGEST_TLS_CERT: pki.certFile,
-      INGEST_TLS_KEY: pki.keyFile,
-      INGEST_JWT_KEY_FILE: path.join(dir, 'jwt_key.pem'),
-      INGEST_GRPC_PORT: '0',
-      INGEST_HTTP_PORT: '0',
-      INGEST_BIND_ADDRESS: '127.0.0.1',
-      INGEST_SHUTDOWN_GRACE_SECONDS: '5',
-      INGEST_LOG_LEVEL: 'info',
+      ...serviceEnv(),
       OTEL_EXPORTER_OTLP_ENDPOINT: endpoint,
       OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
       OTEL_BSP_SCHEDULE_DELAY: '50',
@@ -74,11 +98,7 @@ describe('OpenTelemetry traces', () => {
 
   after(async () => {
     client?.close();
-    if (service !== undefined && service.child.exitCode === null) {
-      const exited = new Promise((resolve) => service.child.once('exit', resolve));
-      service.child.kill('SIGTERM');
-      await exited;
-    }
+    if (service !== undefined) await stopService(service);
     await receiver?.close();
     await db?.drop();
     await rm(dir, { recursive: true, force: true });
@@ -139,5 +159,28 @@ describe('OpenTelemetry traces', () => {
     assert.ok(Number(batch.attributes['ingest.batch.size']) >= 1);
     await receiver.waitFor((s) => s.parentSpanId === batch.spanId && s.scope.includes('instrumentation-pg'));
     await receiver.waitFor((s) => s.name === 'ingest.heartbeat.stream.close' && s.attributes['ingest.agent_id'] === registered.agent_id);
+  });
+
+  it('should log an unreachable collector as JSON and keep every stdout line JSON', async () => {
+    const unreachable = await spawnService({
+      ...serviceEnv(),
+      INGEST_JWT_KEY_FILE: path.join(dir, 'jwt_key_2.pem'),
+      OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${await closedPort()}`,
+      OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
+      OTEL_EXPORTER_OTLP_TIMEOUT: '1000',
+      OTEL_BSP_SCHEDULE_DELAY: '50',
+    });
+    const other = ingestClient(unreachable.grpcPort, { caPem: pki.ca.certPem });
+    try {
+      const created = await createEnrolmentToken(db.pool, { organisationName: `org-${randomBytes(4).toString('hex')}`, autoApprove: true });
+      await other.register(await registerRequest(created.token, await generateAgentKey()));
+    } finally {
+      other.close();
+    }
+    assert.equal(await stopService(unreachable), 0, 'exits 0 although spans could not be exported');
+    const lines = unreachable.logs.map((line) => JSON.parse(line) as Record<string, unknown>);
+    const otel = lines.filter((l) => l['module'] === 'otel');
+    assert.ok(otel.length > 0, `the export failure was logged: ${unreachable.logs.slice(-5).join('\n')}`);
+    assert.ok(otel.every((l) => l['level'] === 'warn' || l['level'] === 'error'));
   });
 });
