@@ -15,10 +15,24 @@ render() {
   printf '# Needs: cert-manager, and k8s/dev-postgres.yaml applied first. Apply: kubectl apply -f k8s/ct-ops-ingest.yaml\n'
   "$helm" template ct-ops-ingest charts/ct-ops-ingest --namespace ct-ops -f k8s/values-dev.yaml
 }
+# The monitoring objects (k8s/monitoring.yaml) need the Prometheus Operator CRDs, so they are a separate file.
+render_monitoring() {
+  printf '# Rendered from charts/ct-ops-ingest with k8s/values-dev.yaml and monitoring on by scripts/render-k8s.sh. Do not edit.\n'
+  printf '# ServiceMonitor, alert rules (PrometheusRule) and Grafana dashboard (ConfigMap for the sidecar) for k8s/ct-ops-ingest.yaml.\n'
+  printf '# Needs: the Prometheus Operator CRDs (e.g. kube-prometheus-stack). Apply: kubectl apply -f k8s/monitoring.yaml\n'
+  "$helm" template ct-ops-ingest charts/ct-ops-ingest --namespace ct-ops -f k8s/values-dev.yaml \
+    --set serviceMonitor.enabled=true --set prometheusRule.enabled=true --set grafanaDashboard.enabled=true \
+    --show-only templates/servicemonitor.yaml --show-only templates/prometheusrule.yaml --show-only templates/grafana-dashboard-configmap.yaml
+}
 if [ "${1:-}" = "--stdout" ]; then
   render
+elif [ "${1:-}" = "--stdout-monitoring" ]; then
+  render_monitoring
 else
   render > k8s/ct-ops-ingest.yaml.tmp
   mv k8s/ct-ops-ingest.yaml.tmp k8s/ct-ops-ingest.yaml
   echo "wrote k8s/ct-ops-ingest.yaml"
+  render_monitoring > k8s/monitoring.yaml.tmp
+  mv k8s/monitoring.yaml.tmp k8s/monitoring.yaml
+  echo "wrote k8s/monitoring.yaml"
 fi

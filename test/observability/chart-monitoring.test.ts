@@ -1,9 +1,10 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
-import { chartDir, NAMESPACE, render, validateObject, type K8sObject } from '../chart/helm.ts';
+import { chartDir, helmBinary, NAMESPACE, parseManifests, render, repoRoot, validateObject, type K8sObject } from '../chart/helm.ts';
 
 const MONITORING = { serviceMonitor: { enabled: true }, prometheusRule: { enabled: true }, grafanaDashboard: { enabled: true } };
 
@@ -61,5 +62,18 @@ describe('Helm chart: Grafana dashboard ConfigMap and PrometheusRule', () => {
     }
     // Prometheus templates in annotations reach Prometheus untouched (Helm must not evaluate them).
     assert.ok(rendered.some((g) => g.rules.some((r) => r.annotations['description']?.includes('{{ $value'))));
+  });
+
+  it('should keep k8s/monitoring.yaml identical to the chart rendered with k8s/values-dev.yaml and monitoring on', async () => {
+    const rendered = await new Promise<string>((resolve, reject) => {
+      execFile(path.join(repoRoot, 'scripts/render-k8s.sh'), ['--stdout-monitoring'], { env: { ...process.env, HELM: helmBinary() }, maxBuffer: 32 * 1024 * 1024 }, (error, stdout, stderr) =>
+        error === null ? resolve(stdout) : reject(new Error(`render-k8s.sh failed: ${stderr}`)),
+      );
+    });
+    const committed = await readFile(path.join(repoRoot, 'k8s/monitoring.yaml'), 'utf8');
+    assert.ok(committed === rendered, 'k8s/monitoring.yaml drifted from the chart: run `make k8s-manifests` and commit the result');
+    const objects = parseManifests(committed);
+    assert.deepEqual(objects.map((o) => o.kind).sort(), ['ConfigMap', 'PrometheusRule', 'ServiceMonitor']);
+    for (const object of objects) validateObject(object);
   });
 });
