@@ -102,6 +102,21 @@ describe('k8s/ manifests, kind and skaffold', () => {
     assert.match(dockerfile, /^STOPSIGNAL SIGTERM$/m);
     assert.doesNotMatch(dockerfile, /^HEALTHCHECK/m);
     const ignore = await readFile(file('.dockerignore'), 'utf8');
-    for (const entry of ['node_modules', '.git', 'dist']) assert.ok(ignore.split('\n').includes(entry), `.dockerignore lacks ${entry}`);
+    const ignored = ignore.split('\n').filter((l) => l !== '' && !l.startsWith('#'));
+    for (const entry of ['node_modules', '.git', 'dist']) assert.ok(ignored.includes(entry), `.dockerignore lacks ${entry}`);
+    // Everything the build copies from the context exists and is not ignored.
+    for (const line of dockerfile.split('\n').filter((l) => l.startsWith('COPY ') && !l.includes('--from='))) {
+      for (const source of line.split(/\s+/).slice(1, -1)) {
+        assert.ok(existsSync(file(source)), `Dockerfile copies missing ${source}`);
+        assert.ok(!ignored.includes(source), `.dockerignore excludes ${source}, which the Dockerfile copies`);
+      }
+    }
+    // The entry point runs the compiled src/main.ts (tsconfig.build.json: src → dist).
+    const build = JSON.parse(await readFile(file('tsconfig.build.json'), 'utf8'));
+    assert.equal(build.compilerOptions.outDir, 'dist');
+    assert.equal(build.compilerOptions.rootDir, 'src');
+    assert.ok(existsSync(file('src/main.ts')));
+    assert.match(dockerfile, /exec node \/app\/dist\/main\.js/);
+    assert.match(dockerfile, /COPY proto \.\/proto/, 'the gRPC server loads proto/ at run time');
   });
 });
