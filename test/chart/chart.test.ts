@@ -103,6 +103,9 @@ describe('Helm chart ct-ops-ingest', () => {
       [{ env: { INGEST_BATCH_SIZE: '10' } }, /invalid propertyName 'INGEST_BATCH_SIZE'/],
       [{ env: { DATABASE_URL: 'postgres://x' } }, /invalid propertyName 'DATABASE_URL'/],
       [{ networkPolicy: { postgres: { port: 5432 } } }, /additional properties 'port' not allowed/],
+      [{ securityContext: { readOnlyRootFileSystem: true } }, /additional properties 'readOnlyRootFileSystem' not allowed/],
+      [{ networkPolicy: { agents: [{ ipBlok: { cidr: '10.0.0.0/8' } }] } }, /additional properties 'ipBlok' not allowed/],
+      [{ tolerations: [{ key: 'a', operator: 'Equals' }] }, /\/tolerations\/0\/operator/],
     ];
     for (const [values, message] of cases) {
       const result = await helmTemplate(values);
@@ -363,7 +366,8 @@ describe('Helm chart ct-ops-ingest', () => {
     const values = document.toJS() as Record<string, unknown>;
     const missing: string[] = [];
     const check = (schemaNode: any, value: any, prefix: string): void => {
-      if (schemaNode?.additionalProperties !== false) return;
+      // x-optional-fields: Kubernetes structures (securityContext, affinity) whose optional fields need no default.
+      if (schemaNode?.additionalProperties !== false || schemaNode['x-optional-fields'] === true) return;
       for (const [key, child] of Object.entries(schemaNode.properties ?? {})) {
         if (prefix === '' && key === 'global') continue;
         const name = prefix === '' ? key : `${prefix}.${key}`;
