@@ -4,7 +4,7 @@
  */
 import { register } from 'node:module';
 import { format } from 'node:util';
-import { createLogger } from './logger.ts';
+import { createLogger, type Logger } from './logger.ts';
 
 export const SERVICE_NAME = 'ct-ops-ingest';
 
@@ -16,6 +16,7 @@ interface RunningSdk {
 }
 
 let sdk: RunningSdk | undefined;
+let otelLogger: Logger | undefined;
 
 const set = (env: NodeJS.ProcessEnv, name: string): boolean => (env[name] ?? '').trim() !== '';
 
@@ -81,6 +82,7 @@ const LOG_LEVELS = new Set(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 
 function routeDiagnostics(env: NodeJS.ProcessEnv, diag: typeof import('@opentelemetry/api').diag, levels: typeof import('@opentelemetry/api').DiagLogLevel): void {
   const level = (env['INGEST_LOG_LEVEL'] ?? '').trim();
   const logger = createLogger(LOG_LEVELS.has(level) ? level : 'info').child({ module: 'otel' });
+  otelLogger = logger;
   const wanted = (env['OTEL_LOG_LEVEL'] ?? '').trim().toUpperCase();
   const named = (levels as unknown as Record<string, unknown>)[wanted];
   const logLevel = typeof named === 'number' ? named : levels.WARN;
@@ -111,7 +113,10 @@ export async function stopTracing(timeoutMs = 5_000): Promise<void> {
     timer.unref();
   });
   try {
-    await Promise.race([running.shutdown(), gaveUp]);
+    const finished = await Promise.race([running.shutdown().then(() => true), gaveUp.then(() => false)]);
+    if (!finished) otelLogger?.warn({ timeoutMs }, 'gave up flushing spans at exit');
+  } catch (error) {
+    otelLogger?.warn({ err: error }, 'could not export the last spans at exit');
   } finally {
     clearTimeout(timer);
   }
