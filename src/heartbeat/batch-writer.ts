@@ -125,8 +125,8 @@ export class BatchWriter {
         logger.warn({ err: { message: (error as Error).message, code: (error as { code?: string }).code }, batch: batch.length, failures: this.#consecutiveFailures }, 'heartbeat batch failed; retrying');
       }
       this.#failing = true;
-      this.#buffer.restore(batch);
-      this.#options.metrics.bufferDropped.inc(batch.filter((w) => w.dropped).length);
+      const dropped = this.#buffer.restore(batch);
+      if (dropped.length > 0) this.#options.metrics.bufferDropped.inc(dropped.length);
     }
   }
 

@@ -65,8 +65,11 @@ export class WriteBuffer {
     return batch;
   }
 
-  /** Puts writes back at the front (a failed batch is retried first, keeping order). */
-  restore(writes: PendingWrite[]): void {
+  /**
+   * Puts writes back at the front (a failed batch is retried first, keeping order) and trims to the bound;
+   * returns the writes dropped by trimming (already settled as 'dropped').
+   */
+  restore(writes: PendingWrite[]): PendingWrite[] {
     const live = writes.filter((w) => !w.dropped);
     this.#queue.splice(this.#head, 0, ...live);
     for (const write of live.slice().reverse()) {
@@ -76,11 +79,14 @@ export class WriteBuffer {
       this.#size += 1;
     }
     // Restoring may exceed the bound; trim the same way as add().
+    const dropped: PendingWrite[] = [];
     while (this.#size > this.#maxSamples) {
       const victim = this.#oldestOfAgentWithSeveral();
       if (victim === undefined) break;
       this.#drop(victim);
+      dropped.push(victim);
     }
+    return dropped;
   }
 
   #oldestOf(agentId: string): PendingWrite | undefined {

@@ -120,8 +120,8 @@ describe('database migrations', () => {
     has(/ON public\.host_metrics USING btree \(organisation_id, host_id, recorded_at\)/, 'host_metrics (organisation_id, host_id, recorded_at)');
     has(/UNIQUE INDEX .* ON public\.agents USING btree \(public_key\)/, 'agents by public key');
     has(/UNIQUE INDEX .* ON public\.agent_enrolment_tokens USING btree \(token_hash\)/, 'tokens by hash');
-    has(/ON public\.agents USING btree \(last_heartbeat_at\)/, 'the offline sweeper');
-    has(/ON public\.host_metrics USING btree \(recorded_at\)/, 'retention');
+    has(/ON public\.host_metrics USING brin \(recorded_at\)/, 'metrics retention');
+    has(/ON public\.queue_events USING brin \(created_at\)/, 'queue retention');
   });
 
   it('should apply nothing the second time', async () => {

@@ -37,6 +37,19 @@ describe('WriteBuffer', () => {
     assert.deepEqual(buffer.take(10).map((w) => `${w.sample.agentId}:${w.sample.cpuPercent}`), ['a:2', 'c:1']);
   });
 
+  it('should report samples already waiting that trimming drops after a failed batch is put back', () => {
+    const outcomes = new Map<string, WriteOutcome>();
+    const buffer = new WriteBuffer(2);
+    buffer.add(write('b', 1, outcomes));
+    const batch = buffer.take(10);
+    buffer.add(write('a', 1, outcomes));
+    buffer.add(write('a', 2, outcomes));
+    const dropped = buffer.restore(batch);
+    assert.deepEqual(dropped.map((w) => `${w.sample.agentId}:${w.sample.cpuPercent}`), ['a:1']);
+    assert.equal(outcomes.get('a:1'), 'dropped');
+    assert.equal(buffer.size, 2);
+  });
+
   it('should put a failed batch back in front and trim it to the bound', () => {
     const outcomes = new Map<string, WriteOutcome>();
     const buffer = new WriteBuffer(3);
@@ -45,7 +58,8 @@ describe('WriteBuffer', () => {
     const batch = buffer.take(10);
     buffer.add(write('a', 3, outcomes));
     buffer.add(write('b', 1, outcomes));
-    buffer.restore(batch);
+    const dropped = buffer.restore(batch);
+    assert.deepEqual(dropped.map((w) => `${w.sample.agentId}:${w.sample.cpuPercent}`), ['a:1']);
     assert.equal(buffer.size, 3);
     assert.equal(outcomes.get('a:1'), 'dropped');
     assert.deepEqual(buffer.take(10).map((w) => `${w.sample.agentId}:${w.sample.cpuPercent}`), ['a:2', 'a:3', 'b:1']);
