@@ -2,7 +2,8 @@
 // through an auto-approve token and stream heartbeats over real TLS to a real `ingest serve` process
 // (a separate process, so the generator does not share the service's event loop) backed by PostgreSQL.
 // Reports registrations/s, acknowledged heartbeats/s, p50/p99 acknowledgement latency, SQL statements
-// per heartbeat (the service's own counter, cross-checked with pg_stat_database) and memory per stream.
+// per heartbeat (the service's own counter, cross-checked with pg_stat_database), idle streams and memory
+// per stream, and how long a reconnect storm (every connection dropped at once) takes to recover.
 // Traffic goes to 127.0.0.1 only; every loop is bounded by --duration.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -103,6 +104,7 @@ async function main(): Promise<void> {
       jwts.push(...batch);
     }
     const registrationsPerSecond = options.agents / ((performance.now() - registerStarted) / 1000);
+    const baseline = await counters(httpPort, pool, dbName);
 
     // Streaming: every agent sends a heartbeat every interval, without waiting for acknowledgements.
     const latencies: number[] = [];
@@ -148,9 +150,26 @@ async function main(): Promise<void> {
     measuring = false;
     const elapsed = (performance.now() - started) / 1000;
     const after = await counters(httpPort, pool, dbName);
-    stopping = true;
     for (const t of timers) clearTimeout(t), clearInterval(t);
-    for (const s of streams) s.close();
+    // Idle phase: every stream stays open without traffic; memory per connected stream.
+    await sleep(3_000);
+    const idle = await counters(httpPort, pool, dbName);
+    const connectedIdle = idle.connectedStreams;
+
+    // Reconnect storm: every connection drops at once, then every agent reconnects and sends a heartbeat.
+    stopping = true;
+    for (const c of clients) c.close();
+    await Promise.all(streams.map((s) => s.ended));
+    const stormStarted = performance.now();
+    const stormClients: IngestClient[] = Array.from({ length: options.connections }, () =>
+      ingestClient(grpcPort, { caPem: ca.certPem }, { 'grpc.use_local_subchannel_pool': 1 }),
+    );
+    const reopened = jwts.map((jwt, i) => openHeartbeat(stormClients[i % stormClients.length]!, { jwt }));
+    const stormAcks = await Promise.all(reopened.map((s) => s.send({ cpu_percent: 1 }).then((r) => r.ok, () => false)));
+    const stormRecoverySeconds = (performance.now() - stormStarted) / 1000;
+    for (const s of reopened) s.close();
+    await Promise.all(reopened.map((s) => s.ended));
+    for (const c of stormClients) c.close();
 
     latencies.sort((a, b) => a - b);
     const pct = (p: number): number => latencies[Math.min(latencies.length - 1, Math.floor((p / 100) * latencies.length))] ?? Number.NaN;
@@ -168,10 +187,13 @@ async function main(): Promise<void> {
       db_transactions_per_heartbeat: Number(((after.commits - before.commits) / serverAcks).toFixed(4)),
       mean_batch_size: Number(((after.batchCount === before.batchCount ? 0 : (after.batchSum - before.batchSum) / (after.batchCount - before.batchCount))).toFixed(1)),
       service_rss_mib: Math.round(after.rssBytes / 1048576),
+      idle_connected_streams: connectedIdle,
+      memory_per_idle_stream_kib: Math.round((idle.rssBytes - baseline.rssBytes) / Math.max(1, connectedIdle) / 1024),
+      reconnect_storm_recovery_seconds: Number(stormRecoverySeconds.toFixed(2)),
+      reconnect_storm_acknowledged: stormAcks.filter(Boolean).length,
       streams_ended_early: failedStreams,
     };
     process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
-    for (const c of clients) c.close();
     await pool.end();
   } finally {
     if (service !== undefined && service.exitCode === null) {
@@ -190,6 +212,7 @@ interface Counters {
   batchSum: number;
   batchCount: number;
   rssBytes: number;
+  connectedStreams: number;
 }
 
 async function counters(httpPort: number, pool: pg.Pool, dbName: string): Promise<Counters> {
@@ -203,6 +226,7 @@ async function counters(httpPort: number, pool: pg.Pool, dbName: string): Promis
     batchSum: value('ingest_batch_size_sum'),
     batchCount: value('ingest_batch_size_count'),
     rssBytes: value('process_resident_memory_bytes'),
+    connectedStreams: value('ingest_connected_streams'),
   };
 }
 
