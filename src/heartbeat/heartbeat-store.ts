@@ -17,7 +17,8 @@ export interface OpenedStream {
  * lock the agents in id order, update agents (never reviving revoked/deleted ones), upsert hosts in
  * agent-id order with metadata merged, insert one host_metrics row and one queue event per heartbeat,
  * and write "agent reconnected" history for agents the sweeper had marked offline.
- * Input is one JSON document: jsonb_to_recordset keeps the parameter count constant.
+ * Input is one JSON document (jsonb_to_recordset) plus the sorted agent ids, so the parameter count is
+ * constant and the agents are found by primary key.
  */
 const WRITE_BATCH_SQL = `
 WITH input AS (
@@ -29,8 +30,8 @@ WITH input AS (
 latest AS (SELECT * FROM input WHERE latest),
 locked AS (
   SELECT a.id, a.organisation_id, a.status AS old_status
-  FROM agents a JOIN latest l ON l.agent_id = a.id
-  WHERE a.deleted_at IS NULL AND a.status IN ('active', 'offline')
+  FROM agents a
+  WHERE a.id = ANY($2::text[]) AND a.deleted_at IS NULL AND a.status IN ('active', 'offline')
   ORDER BY a.id
   FOR UPDATE OF a
 ),
@@ -142,7 +143,7 @@ export class HeartbeatStore {
       network_interfaces: s.networkInterfaces,
       latest: latestIndex.get(s.agentId) === i,
     }));
-    const result = await this.#pool.query<{ agent_id: string; events: number }>(WRITE_BATCH_SQL, [JSON.stringify(rows)]);
+    const result = await this.#pool.query<{ agent_id: string; events: number }>(WRITE_BATCH_SQL, [JSON.stringify(rows), [...latestIndex.keys()].sort()]);
     return { writtenAgentIds: new Set(result.rows.map((r) => r.agent_id)), statements: 1, eventsPublished: result.rows[0]?.events ?? 0 };
   }
 
