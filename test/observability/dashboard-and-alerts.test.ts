@@ -4,9 +4,12 @@ import { readFile } from 'node:fs/promises';
 import { parse as parseYaml } from 'yaml';
 import { startTestService, type TestService } from '../helpers/service.ts';
 import { metricFamilies } from './prometheus-text.ts';
-import { balanced, metricNames, withoutGrafanaVariables } from './promql-names.ts';
+import { balanced, labelUses, metricNames, withoutGrafanaVariables } from './promql-names.ts';
 
 const CHART = 'charts/ct-ops-ingest';
+
+/** Labels Prometheus attaches to every series it scrapes through a ServiceMonitor. */
+const TARGET_LABELS = ['namespace', 'service', 'pod', 'job', 'instance', 'container', 'endpoint'];
 
 interface Panel {
   id: number;
@@ -42,14 +45,38 @@ function isExposed(name: string, families: ReadonlyMap<string, string>): boolean
   return histogram !== null && families.get(histogram[1] ?? '') === 'histogram';
 }
 
+/** The labels a series of `name` can carry: its own (histograms add `le` to _bucket) and the scrape's target labels. */
+function knownLabels(name: string, labelNames: ReadonlyMap<string, readonly string[]>): string[] | undefined {
+  if (name === 'up') return TARGET_LABELS;
+  if (name.startsWith('kube_')) return undefined;
+  const histogram = /^(.*)_(bucket|sum|count)$/.exec(name);
+  const own = labelNames.get(name) ?? (histogram !== null ? labelNames.get(histogram[1] ?? '') : undefined);
+  if (own === undefined) return undefined;
+  return [...own, ...TARGET_LABELS, ...(histogram?.[2] === 'bucket' ? ['le'] : [])];
+}
+
+function assertLabelsExist(where: string, expr: string, labelNames: ReadonlyMap<string, readonly string[]>): void {
+  const { selectors, grouping } = labelUses(expr);
+  const usable = new Set<string>();
+  for (const { metric, labels } of selectors) {
+    const known = knownLabels(metric, labelNames);
+    if (known === undefined) continue;
+    known.forEach((l) => usable.add(l));
+    for (const label of labels) assert.ok(known.includes(label), `${where}: ${metric} has no label ${label}`);
+  }
+  for (const label of grouping) assert.ok(usable.has(label), `${where}: groups by ${label}, which no series in the expression has`);
+}
+
 describe('Grafana dashboard and Prometheus alert rules shipped with the chart', () => {
   let svc: TestService;
   let families: Map<string, string>;
+  let labelNames: Map<string, string[]>;
   let dashboard: Dashboard;
   let rules: Rule[];
   before(async () => {
     svc = await startTestService();
     families = metricFamilies(await (await svc.http('/metrics')).text());
+    labelNames = new Map(svc.service.context.metrics.registry.getMetricsAsArray().map((m) => [m.name, [...((m as unknown as { labelNames?: string[] }).labelNames ?? [])]]));
     dashboard = JSON.parse(await readFile(`${CHART}/files/grafana-dashboard.json`, 'utf8')) as Dashboard;
     const ruleFile = parseYaml(await readFile(`${CHART}/files/prometheus-rules.yaml`, 'utf8')) as { groups: Array<{ name: string; rules: Rule[] }> };
     rules = ruleFile.groups.flatMap((g) => g.rules);
@@ -111,6 +138,7 @@ describe('Grafana dashboard and Prometheus alert rules shipped with the chart', 
       const names = metricNames(promql);
       assert.ok(names.length > 0, `${where}: no metric in ${expr}`);
       for (const name of names) assert.ok(isExposed(name, families), `${where}: ${name} is not exposed on /metrics`);
+      assertLabelsExist(where, promql, labelNames);
     }
   });
 
@@ -148,6 +176,7 @@ describe('Grafana dashboard and Prometheus alert rules shipped with the chart', 
       assert.ok(balanced(expr), `${rule.alert}: unbalanced expression`);
       const names = metricNames(expr);
       for (const name of names) assert.ok(isExposed(name, families), `${rule.alert}: ${name} is not exposed on /metrics`);
+      assertLabelsExist(rule.alert ?? '', expr, labelNames);
       const expected = wanted[rule.alert ?? ''];
       if (expected !== undefined) assert.ok(names.includes(expected), `${rule.alert} watches ${expected}`);
     }
@@ -162,5 +191,11 @@ describe('Grafana dashboard and Prometheus alert rules shipped with the chart', 
     assert.ok(!isExposed('ingest_no_such_metric_total', families));
     assert.ok(!isExposed('ingest_ready_bucket', families), 'only histograms have _bucket series');
     assert.ok(isExposed('grpc_server_handling_seconds_bucket', families));
+    assert.deepEqual(labelUses('sum by (le, grpc_method) (rate(a_bucket{x="a,b=c", y!~"z"}[5m]))'), {
+      selectors: [{ metric: 'a_bucket', labels: ['x', 'y'] }],
+      grouping: ['le', 'grpc_method'],
+    });
+    assert.throws(() => assertLabelsExist('typo', 'sum by (grpc_cod) (rate(grpc_server_handled_total[5m]))', labelNames), /groups by grpc_cod/);
+    assert.throws(() => assertLabelsExist('typo', 'ingest_registrations_total{outcom="x"}', labelNames), /has no label outcom/);
   });
 });

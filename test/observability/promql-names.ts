@@ -31,3 +31,16 @@ export function balanced(expr: string): boolean {
   }
   return open.length === 0;
 }
+
+/** Label names an expression matches on (`name{label="..."}`) per metric, and those it groups by (`by (a, b)`). */
+export function labelUses(expr: string): { selectors: Array<{ metric: string; labels: string[] }>; grouping: string[] } {
+  const withoutStrings = expr.replace(/"(?:[^"\\]|\\.)*"/g, '""');
+  const selectors = [...withoutStrings.matchAll(/(?<![\w.:])([a-zA-Z_:][a-zA-Z0-9_:]*)\s*\{([^}]*)\}/g)].map((m) => ({
+    metric: m[1] ?? '',
+    labels: [...(m[2] ?? '').matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)\s*(?:=~|!~|!=|=)/g)].map((l) => l[1] ?? ''),
+  }));
+  const grouping = [...withoutStrings.matchAll(/\b(?:by|without|on|ignoring)\s*\(([^)]*)\)/g)].flatMap((m) =>
+    (m[1] ?? '').split(',').map((l) => l.trim()).filter((l) => l !== ''),
+  );
+  return { selectors, grouping };
+}
