@@ -32,19 +32,21 @@ export function maskSecrets(text: string): string {
 
 const MAX_DEPTH = 8;
 
-/** A copy of a log argument with every string masked; errors become plain `{type, message, stack, code}` objects. */
+/** A copy of a log argument with every string masked (errors stay errors of their class). */
 export function maskDeep(value: unknown, depth = 0, seen = new WeakSet<object>()): unknown {
   if (typeof value === 'string') return maskSecrets(value);
   if (typeof value !== 'object' || value === null) return value;
   if (seen.has(value) || depth > MAX_DEPTH) return '[…]';
   seen.add(value);
   if (value instanceof Error) {
-    const error = value as Error & { code?: unknown; cause?: unknown };
-    const plain: Record<string, unknown> = { type: error.name, message: maskSecrets(error.message) };
-    if (error.stack !== undefined) plain['stack'] = maskSecrets(error.stack);
-    if (error.code !== undefined) plain['code'] = maskDeep(error.code, depth + 1, seen);
-    if (error.cause !== undefined) plain['cause'] = maskDeep(error.cause, depth + 1, seen);
-    return plain;
+    // A masked copy of the same class, so pino's error serializer still reports its type.
+    const error = value as Error & Record<string, unknown>;
+    const copy = Object.create(Object.getPrototypeOf(error) as object) as Error & Record<string, unknown>;
+    copy.message = maskSecrets(error.message);
+    if (error.stack !== undefined) copy.stack = maskSecrets(error.stack);
+    for (const [key, item] of Object.entries(error)) copy[key] = maskDeep(item, depth + 1, seen);
+    if (error.cause !== undefined) copy.cause = maskDeep(error.cause, depth + 1, seen);
+    return copy;
   }
   if (Buffer.isBuffer(value) || ArrayBuffer.isView(value)) return `[${value.byteLength} bytes]`;
   if (Array.isArray(value)) return value.map((item) => maskDeep(item, depth + 1, seen));
@@ -67,7 +69,14 @@ export function createLogger(level: string, destination?: NodeJS.WritableStream)
     hooks: {
       // Every argument of every call (merging object, message, format arguments) passes through the mask.
       logMethod(this: Logger, args: Parameters<Logger['info']>, method: (...a: unknown[]) => void): void {
-        method.apply(this, args.map((arg) => maskDeep(arg)));
+        const [first, ...rest] = args as unknown[];
+        // `logger.error(error, 'msg')` keeps pino's shape: the error under `err`, its message as msg when none is given.
+        if (first instanceof Error) {
+          const err = maskDeep(first) as Error;
+          method.apply(this, [{ err }, ...(rest.length > 0 ? rest.map((arg) => maskDeep(arg)) : [err.message])]);
+          return;
+        }
+        method.apply(this, (args as unknown[]).map((arg) => maskDeep(arg)));
       },
     },
   };

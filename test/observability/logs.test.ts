@@ -76,6 +76,19 @@ describe('JSON logs', () => {
     assert.equal(urlLine?.['target'], 'postgres://ingest:REDACTED@db:5432/ingest');
   });
 
+  it('should log an Error passed first under err, masked, with its message as msg', async () => {
+    const { logger, lines } = capturingLogger();
+    logger.error(new Error(`cannot verify ${JWT}`));
+    logger.warn(new Error('second'), 'explicit message');
+    await settled();
+    const [first, second] = lines();
+    assert.equal(first?.['msg'], 'cannot verify [REDACTED JWT]');
+    assert.equal((first?.['err'] as { message: string; type: string }).message, 'cannot verify [REDACTED JWT]');
+    assert.equal((first?.['err'] as { type: string }).type, 'Error');
+    assert.equal(second?.['msg'], 'explicit message');
+    assert.equal((second?.['err'] as { message: string }).message, 'second');
+  });
+
   it("should route grpc-js's own log lines into the JSON log at the matching level", async () => {
     const debug = capturingLogger('debug');
     routeGrpcLogs(debug.logger, {});
