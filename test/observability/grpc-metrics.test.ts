@@ -91,6 +91,17 @@ describe('gRPC server metrics and RPC logs', () => {
     assert.equal(sampleValue(samples, 'grpc_server_msg_sent_total', labels), 1);
   });
 
+  it('should label a bidirectional stream answered UNIMPLEMENTED as bidi_stream', async () => {
+    const raw = svc.client().raw;
+    const stream = raw.makeBidiStreamRequest('/agent.v1.IngestService/Terminal', (value: Buffer) => value, (value: Buffer) => value);
+    const error = await new Promise<ServiceError>((resolve) => stream.on('error', resolve));
+    assert.equal(error.code, status.UNIMPLEMENTED);
+    const samples = await scrape(svc);
+    const labels = { grpc_type: 'bidi_stream', grpc_service: 'agent.v1.IngestService', grpc_method: 'Terminal' };
+    assert.equal(sampleValue(samples, 'grpc_server_started_total', labels), 1);
+    assert.equal(sampleValue(samples, 'grpc_server_handled_total', { ...labels, grpc_code: 'UNIMPLEMENTED' }), 1);
+  });
+
   it('should give a method the server does not host no label of its own', async () => {
     const raw = svc.client().raw;
     const error = await new Promise<ServiceError | null>((resolve) =>
