@@ -8,7 +8,7 @@ export interface HealthResponse {
 
 type RawHealthClient = Client & {
   Check(request: { service: string }, metadata: Metadata, callback: (error: ServiceError | null, response: HealthResponse) => void): void;
-  Watch(request: { service: string }, metadata?: Metadata): ClientReadableStream<HealthResponse>;
+  Watch(request: { service: string }, metadata?: Metadata, options?: { deadline?: number }): ClientReadableStream<HealthResponse>;
 };
 
 /** A real grpc.health.v1.Health client over the service's TLS port. */

@@ -91,6 +91,25 @@ describe('gRPC server metrics and RPC logs', () => {
     assert.equal(sampleValue(samples, 'grpc_server_msg_sent_total', labels), 1);
   });
 
+  it('should count a stream that outlived its deadline as DEADLINE_EXCEEDED, not CANCELLED', async () => {
+    const client = healthClient(svc);
+    try {
+      const stream = client.Watch({ service: 'agent.v1.IngestService' }, new Metadata(), { deadline: Date.now() + 300 });
+      stream.on('data', () => undefined);
+      const error = await new Promise<ServiceError>((resolve) => stream.on('error', resolve));
+      assert.equal(error.code, status.DEADLINE_EXCEEDED);
+    } finally {
+      client.close();
+    }
+    const labels = { grpc_type: 'server_stream', grpc_service: 'grpc.health.v1.Health', grpc_method: 'Watch', grpc_code: 'DEADLINE_EXCEEDED' };
+    let handled: number | undefined;
+    for (let attempt = 0; attempt < 200 && handled === undefined; attempt++) {
+      handled = sampleValue(await scrape(svc), 'grpc_server_handled_total', labels);
+      if (handled === undefined) await new Promise((resolve) => setImmediate(resolve));
+    }
+    assert.equal(handled, 1);
+  });
+
   it('should label a bidirectional stream answered UNIMPLEMENTED as bidi_stream', async () => {
     const raw = svc.client().raw;
     const stream = raw.makeBidiStreamRequest('/agent.v1.IngestService/Terminal', (value: Buffer) => value, (value: Buffer) => value);
