@@ -103,14 +103,32 @@ export class IngestGrpcServer {
     this.#injector?.drain(graceMs);
   }
 
-  /** Ends everything that is left. */
-  forceShutdown(): void {
+  /**
+   * Ends everything that is left. Connections told to go away (drain) first get up to `flushMs` to finish on
+   * their own: a stream ended just before (e.g. with UNAVAILABLE) must get its final status onto the wire, or the
+   * client sees a bare reset (INTERNAL) instead.
+   */
+  async forceShutdown(flushMs = 1_000): Promise<void> {
+    await this.#sessionsClosed(flushMs);
     for (const timer of this.#ageTimers) clearTimeout(timer);
     this.#ageTimers.clear();
     this.#injector?.destroy();
     this.#grpc.forceShutdown();
     this.#tls.destroyAll();
     void this.#tls.stopAccepting();
+  }
+
+  #sessionsClosed(limitMs: number): Promise<void> {
+    const open = [...this.#sessions.values()].filter((session) => !session.destroyed);
+    if (open.length === 0 || limitMs <= 0) return Promise.resolve();
+    return new Promise((resolve) => {
+      const timer = setTimeout(resolve, limitMs);
+      timer.unref();
+      void Promise.all(open.map((session) => new Promise((closed) => session.once('close', closed)))).then(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
   }
 
   #inject(connection: Connection): void {

@@ -14,6 +14,7 @@ import {
   type ClientReadableStream,
   type GrpcObject,
   type ServiceClientConstructor,
+  type ServerDuplexStream,
   type ServiceError,
 } from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';
@@ -239,6 +240,51 @@ describe('gRPC health during shutdown', () => {
     } finally {
       releaseDrain();
       health.close();
+      await svc.stop();
+    }
+  });
+});
+
+describe('gRPC streams ended during shutdown', () => {
+  it('should deliver the UNAVAILABLE a component ends its streams with just after its drain', async () => {
+    const open = new Set<ServerDuplexStream<unknown, unknown>>();
+    const svc = await startTestService({
+      components: [
+        () => ({
+          handlers: {
+            // A stand-in for a streaming handler: holds the stream until the drain ends it.
+            Terminal: (call: ServerDuplexStream<unknown, unknown>) => {
+              open.add(call);
+              call.on('data', () => undefined);
+            },
+          },
+          drain: async () => {
+            // Ends its streams a moment after its drain returned (as a component waiting on in-flight work does):
+            // the final statuses must still reach the clients before the connections are destroyed.
+            setTimeout(() => {
+              for (const call of open) call.emit('error', { code: status.UNAVAILABLE, details: 'server shutting down; reconnect' });
+            }, 100);
+          },
+        }),
+      ],
+    });
+    const streams = Array.from({ length: 10 }, () => svc.client());
+    try {
+      const ended = streams.map((client) => {
+        const raw = client.raw as unknown as { Terminal(): { on(event: string, cb: (value: ServiceError) => void): void; write(m: object): void } };
+        const call = raw.Terminal();
+        call.on('data', () => undefined);
+        call.write({});
+        return new Promise<ServiceError>((resolve) => call.on('error', resolve));
+      });
+      await eventually('the streams to open', async () => (open.size === streams.length ? true : undefined));
+      await svc.service.shutdown();
+      const errors = await Promise.all(ended);
+      assert.deepEqual(
+        errors.map((e) => [e.code, e.details]),
+        errors.map(() => [status.UNAVAILABLE, 'server shutting down; reconnect']),
+      );
+    } finally {
       await svc.stop();
     }
   });
