@@ -163,6 +163,22 @@ describe('concurrent migrations', () => {
     }
   });
 
+  it('should print only the JSON result on stdout, whatever INGEST_LOG_LEVEL says', async () => {
+    const db = await createTestDatabase();
+    try {
+      for (const level of ['', 'trace']) {
+        const result = await runCli(['migrate', '--json'], { DATABASE_URL: db.url, INGEST_LOG_LEVEL: level });
+        assert.equal(result.code, 0, result.stderr);
+        assert.deepEqual(JSON.parse(result.stdout), { applied: [] });
+      }
+      const invalid = await runCli(['migrate'], { DATABASE_URL: db.url, INGEST_LOG_LEVEL: 'loud' });
+      assert.equal(invalid.code, 2);
+      assert.match(invalid.stderr, /INGEST_LOG_LEVEL must be one of/);
+    } finally {
+      await db.drop();
+    }
+  });
+
   it('should name DATABASE_URL when `ingest migrate` runs without it', async () => {
     const result = await runCli(['migrate'], { DATABASE_URL: '' });
     assert.equal(result.code, 2);
