@@ -290,6 +290,27 @@ describe('gRPC streams ended during shutdown', () => {
   });
 });
 
+describe('gRPC max connection age', () => {
+  it('should send GOAWAY to a connection past INGEST_MAX_CONNECTION_AGE_SECONDS so its client reconnects', async () => {
+    const svc = await startTestService({
+      env: { INGEST_MAX_CONNECTION_AGE_SECONDS: '1', INGEST_MAX_CONNECTION_AGE_GRACE_SECONDS: '0' },
+      components: [renewCertificateProbe()],
+    });
+    try {
+      const client = svc.client();
+      const first = await callRenewCertificate(client);
+      assert.equal(first.code, status.UNIMPLEMENTED);
+      const moved = await eventually('a call on a new connection', async () => {
+        const next = await callRenewCertificate(client);
+        return next.code === status.UNIMPLEMENTED && next.peer !== first.peer ? next : undefined;
+      }, 8_000);
+      assert.equal(moved.connectionKnown, true);
+    } finally {
+      await svc.stop();
+    }
+  });
+});
+
 describe('gRPC TLS certificate reload', () => {
   let svc: TestService;
   const calls: ProbeCalls = { count: 0 };
