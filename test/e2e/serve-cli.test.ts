@@ -2,7 +2,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { chmod, cp, mkdir, mkdtemp, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
-import { existsSync } from 'node:fs';
+import { existsSync, realpathSync } from 'node:fs';
 import { connect, createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -186,12 +186,57 @@ describe('ingest serve (subprocess)', () => {
   });
 });
 
+/** The machine's own `node` (PATH without node_modules/.bin), when it is not the pinned Node 24. */
+function systemNode(): string | undefined {
+  for (const dir of (process.env['PATH'] ?? '').split(':')) {
+    if (dir === '' || path.resolve(dir).startsWith(path.join(ROOT, 'node_modules'))) continue;
+    const candidate = path.join(dir, 'node');
+    if (existsSync(candidate) && realpathSync(candidate) !== realpathSync(NODE)) return candidate;
+  }
+  return undefined;
+}
+
 describe('ingest executable', () => {
   it('should print help through bin/ingest.js', async () => {
     const result = await run([path.join(ROOT, 'bin/ingest.js'), '--help'], {}, { command: NODE });
     assert.equal(result.code, 0, result.stderr);
     assert.match(result.stdout, /^Usage: ingest /m);
     for (const command of ['serve', 'migrate', 'dev']) assert.match(result.stdout, new RegExp(`^\\s+${command}\\b`, 'm'));
+  });
+
+  it('should run bin/ingest.js under the machine\'s own Node, handing SIGTERM on to the service', { skip: systemNode() === undefined }, async () => {
+    const node = systemNode() ?? 'node';
+    const db = await createTestDatabase();
+    const pki = await createTestPki();
+    const dir = await mkdtemp(path.join(tmpdir(), 'ingest-sysnode-'));
+    const env = {
+      PATH: '/usr/local/bin:/usr/bin:/bin',
+      HOME: process.env['HOME'] ?? '/tmp',
+      DATABASE_URL: db.url,
+      INGEST_TLS_CERT: pki.certFile,
+      INGEST_TLS_KEY: pki.keyFile,
+      INGEST_JWT_KEY_FILE: path.join(dir, 'jwt_key.pem'),
+      INGEST_GRPC_PORT: '0',
+      INGEST_HTTP_PORT: '0',
+      INGEST_BIND_ADDRESS: '127.0.0.1',
+      INGEST_SHUTDOWN_GRACE_SECONDS: '3',
+    };
+    const server = new Subprocess(node, [path.join(ROOT, 'bin/ingest.js'), 'serve'], { env, cwd: dir });
+    try {
+      const line = await server.waitFor(/^.*"msg":"ct-ops ingest serving".*$/m);
+      const { httpPort } = JSON.parse(line[0]) as { httpPort: number };
+      assert.equal(await (await fetch(`http://127.0.0.1:${httpPort}/healthz`)).text(), 'ok\n');
+      server.child.kill('SIGTERM');
+      const finished = await server.exited;
+      assert.equal(finished.code, 0, finished.stderr);
+      assert.match(finished.stdout, /"msg":"shutdown complete"/);
+      assert.equal(await portAccepts(httpPort), false);
+    } finally {
+      server.child.kill('SIGKILL');
+      await db.drop();
+      await rm(pki.dir, { recursive: true, force: true });
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   it('should print help through `npx ingest`', async () => {
