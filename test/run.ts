@@ -6,7 +6,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
-import { startEmbeddedPostgres, type EmbeddedPostgresHandle } from '../src/dev/embedded-postgres.ts';
+import { startEmbeddedPostgres, takeOverSignals, type EmbeddedPostgresHandle } from '../src/dev/embedded-postgres.ts';
 import { migrate } from '../src/db/migrate.ts';
 import { TEMPLATE_DATABASE } from './helpers/database.ts';
 
@@ -28,6 +28,8 @@ if (adminUrl === undefined || adminUrl === '') {
 
 await prepareTemplate(adminUrl);
 
+// From here a Ctrl-C stops the test files first, then the embedded server and its scratch directory (below).
+takeOverSignals();
 const concurrency = process.env['TEST_CONCURRENCY'] ?? '3';
 const child = spawn(
   process.execPath,
