@@ -1,4 +1,4 @@
-import { loadConfig, type Config } from '../config/config.ts';
+import { loadConfig, unknownIngestVariables, type Config } from '../config/config.ts';
 import { createLogger, type Logger } from '../telemetry/logger.ts';
 import { startService, type RunningService } from '../service.ts';
 import { serviceComponents } from '../components.ts';
@@ -7,6 +7,8 @@ import { serviceComponents } from '../components.ts';
 export async function runServe(env: NodeJS.ProcessEnv = process.env): Promise<void> {
   const config = loadConfig(env);
   const logger = createLogger(config.logLevel);
+  const unknown = unknownIngestVariables(env);
+  if (unknown.length > 0) logger.warn({ variables: unknown }, 'ignoring unknown INGEST_* variables (typos?); their settings are at their defaults');
   await serveUntilSignalled(config, logger);
 }
 

@@ -129,6 +129,21 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   return deepFreeze(config);
 }
 
+/** `INGEST_*` variables read outside the service configuration (commands of their own). */
+const OTHER_INGEST_VARIABLES = new Set(['INGEST_DEV_DATA_DIR']);
+
+/**
+ * `INGEST_*` variables that nothing reads: most likely typos (`INGEST_GRCP_PORT`) whose intended setting is
+ * silently at its default. Reported as a warning at start, not an error, so that an older replica tolerates
+ * a variable a newer release introduced.
+ */
+export function unknownIngestVariables(env: NodeJS.ProcessEnv = process.env): string[] {
+  const known = new Set(Object.keys(environmentSchema.shape));
+  return Object.keys(env)
+    .filter((name) => name.startsWith('INGEST_') && !known.has(name) && !OTHER_INGEST_VARIABLES.has(name))
+    .sort();
+}
+
 /** Variables whose values may carry credentials: never echoed in an error. */
 const SECRET_VARIABLES = new Set(['DATABASE_URL']);
 

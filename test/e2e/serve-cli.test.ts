@@ -162,9 +162,12 @@ describe('ingest serve (subprocess)', () => {
   });
 
   it('should serve /healthz and gRPC, then drain and exit 0 on SIGTERM with a client still connected', async () => {
-    const server = new Subprocess(NODE, [MAIN, 'serve'], { env: { ...baseEnv(), ...serveEnv() } });
+    const server = new Subprocess(NODE, [MAIN, 'serve'], { env: { ...baseEnv(), ...serveEnv({ INGEST_GRCP_PORT: '9999' }) } });
     try {
       const line = await server.waitFor(/^.*"msg":"ct-ops ingest serving".*$/m);
+      // A misspelt variable is called out rather than silently ignored.
+      const warning = await server.waitFor(/^.*ignoring unknown INGEST_\* variables.*$/m);
+      assert.deepEqual((JSON.parse(warning[0]) as { variables: string[] }).variables, ['INGEST_GRCP_PORT']);
       const { grpcPort, httpPort } = JSON.parse(line[0]) as { grpcPort: number; httpPort: number };
       const res = await fetch(`http://127.0.0.1:${httpPort}/healthz`);
       assert.equal(await res.text(), 'ok\n');

@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { loadConfig, ConfigError, type Config } from '../../src/config/config.ts';
+import { loadConfig, ConfigError, unknownIngestVariables, type Config } from '../../src/config/config.ts';
 import { databaseUrlFromEnv } from '../../src/config/database-url.ts';
 
 const minimal = { DATABASE_URL: 'postgres://u:secret-pw@db/ingest', INGEST_TLS_CERT: '/tls/tls.crt', INGEST_TLS_KEY: '/tls/tls.key' };
@@ -178,6 +178,14 @@ describe('configuration', () => {
     assert.throws(() => {
       config.tls.certFile = '/elsewhere';
     }, TypeError);
+  });
+
+  it('should name INGEST_* variables nothing reads, and only those', () => {
+    assert.deepEqual(
+      unknownIngestVariables({ ...minimal, INGEST_GRCP_PORT: '1', INGEST_HTTP_PORT: '1', INGEST_DEV_DATA_DIR: '/d', OTEL_SERVICE_NAME: 'x', HOME: '/root', INGEST_A: '' }),
+      ['INGEST_A', 'INGEST_GRCP_PORT'],
+    );
+    assert.deepEqual(unknownIngestVariables(minimal), []);
   });
 
   it('should give admin commands the database URL without the serve-only variables', () => {
