@@ -1,6 +1,6 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { writeFile } from 'node:fs/promises';
+import { rm, writeFile } from 'node:fs/promises';
 import { connect as netConnect } from 'node:net';
 import tls from 'node:tls';
 import {
@@ -368,7 +368,7 @@ describe('gRPC mTLS optional', () => {
   });
   after(async () => {
     await svc.stop();
-    for (const p of [pki, otherPki]) await import('node:fs/promises').then((fs) => fs.rm(p.dir, { recursive: true, force: true }));
+    for (const p of [pki, otherPki]) await rm(p.dir, { recursive: true, force: true });
   });
 
   it('should let a client without a certificate reach the handler, with no identity', async () => {
@@ -419,6 +419,32 @@ describe('gRPC mTLS optional', () => {
   });
 });
 
+describe('gRPC mTLS client CA reload', () => {
+  it('should verify client certificates against a rewritten INGEST_TLS_CLIENT_CA without a restart', async () => {
+    const pki = await createTestPki();
+    const nextCa = await createTestPki();
+    const calls: ProbeCalls = { count: 0 };
+    const svc = await startTestService({ pki, env: { INGEST_TLS_CLIENT_CA: pki.caFile, INGEST_TLS_CLIENT_AUTH: 'require' }, components: [renewCertificateProbe(calls)] });
+    try {
+      const oldCert = await clientCertificate(pki.ca, 'org_r', 'agent_old');
+      const newCert = await clientCertificate(nextCa.ca, 'org_r', 'agent_new');
+      assert.equal((await callRenewCertificate(svc.client({ certPem: oldCert.certPem, keyPem: oldCert.keyPem }))).code, status.UNIMPLEMENTED);
+      assert.equal((await callRenewCertificate(svc.client({ certPem: newCert.certPem, keyPem: newCert.keyPem }))).code, status.UNAVAILABLE);
+      await writeFile(pki.caFile, nextCa.ca.certPem);
+      const accepted = await eventually('the new client CA', async () => {
+        const result = await callRenewCertificate(svc.client({ certPem: newCert.certPem, keyPem: newCert.keyPem }));
+        return result.code === status.UNIMPLEMENTED ? result : undefined;
+      });
+      assert.deepEqual(accepted.identity, { organisationId: 'org_r', agentId: 'agent_new' });
+      assert.equal((await callRenewCertificate(svc.client({ certPem: oldCert.certPem, keyPem: oldCert.keyPem }))).code, status.UNAVAILABLE);
+    } finally {
+      await svc.stop();
+      await rm(pki.dir, { recursive: true, force: true });
+      await rm(nextCa.dir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('gRPC mTLS require', () => {
   let svc: TestService;
   const calls: ProbeCalls = { count: 0 };
@@ -428,7 +454,7 @@ describe('gRPC mTLS require', () => {
   });
   after(async () => {
     await svc.stop();
-    await import('node:fs/promises').then((fs) => fs.rm(svc.pki.dir, { recursive: true, force: true }));
+    await rm(svc.pki.dir, { recursive: true, force: true });
   });
 
   it('should refuse a client without a certificate', async () => {
