@@ -37,27 +37,40 @@ export async function startTestService(options: TestServiceOptions = {}): Promis
   const dir = await mkdtemp(path.join(tmpdir(), 'ingest-svc-'));
   const db = options.db ?? (await createTestDatabase());
   const pki = options.pki ?? (await createTestPki());
-  const config = loadConfig({
-    DATABASE_URL: db.url,
-    INGEST_TLS_CERT: pki.certFile,
-    INGEST_TLS_KEY: pki.keyFile,
-    INGEST_JWT_KEY_FILE: path.join(dir, 'keys', 'jwt_key.pem'),
-    INGEST_GRPC_PORT: '0',
-    INGEST_HTTP_PORT: '0',
-    INGEST_BIND_ADDRESS: '127.0.0.1',
-    INGEST_SHUTDOWN_GRACE_SECONDS: '5',
-    INGEST_TLS_RELOAD_INTERVAL_SECONDS: '1',
-    INGEST_LOG_LEVEL: process.env['TEST_LOG_LEVEL'] ?? 'debug',
-    ...options.env,
-  });
+  // What this helper created is removed again, also when the service refuses to start (a tested outcome).
+  const removeOwned = async (): Promise<void> => {
+    if (options.db === undefined) await db.drop();
+    await rm(dir, { recursive: true, force: true });
+    if (options.pki === undefined) await rm(pki.dir, { recursive: true, force: true });
+  };
+  let config: Config;
+  let service: RunningService;
   const captured: string[] = [];
-  const sink = new PassThrough();
-  sink.on('data', (chunk: Buffer) => {
-    captured.push(chunk.toString('utf8'));
-    if (process.env['TEST_LOG'] === '1') process.stderr.write(chunk);
-  });
-  const logger = createLogger(config.logLevel, sink);
-  const service = await startService(config, { logger, components: [...serviceComponents, ...(options.components ?? [])] });
+  try {
+    config = loadConfig({
+      DATABASE_URL: db.url,
+      INGEST_TLS_CERT: pki.certFile,
+      INGEST_TLS_KEY: pki.keyFile,
+      INGEST_JWT_KEY_FILE: path.join(dir, 'keys', 'jwt_key.pem'),
+      INGEST_GRPC_PORT: '0',
+      INGEST_HTTP_PORT: '0',
+      INGEST_BIND_ADDRESS: '127.0.0.1',
+      INGEST_SHUTDOWN_GRACE_SECONDS: '5',
+      INGEST_TLS_RELOAD_INTERVAL_SECONDS: '1',
+      INGEST_LOG_LEVEL: process.env['TEST_LOG_LEVEL'] ?? 'debug',
+      ...options.env,
+    });
+    const sink = new PassThrough();
+    sink.on('data', (chunk: Buffer) => {
+      captured.push(chunk.toString('utf8'));
+      if (process.env['TEST_LOG'] === '1') process.stderr.write(chunk);
+    });
+    const logger = createLogger(config.logLevel, sink);
+    service = await startService(config, { logger, components: [...serviceComponents, ...(options.components ?? [])] });
+  } catch (error) {
+    await removeOwned();
+    throw error;
+  }
   const clients: IngestClient[] = [];
   let stopped = false;
   return {
@@ -78,9 +91,7 @@ export async function startTestService(options: TestServiceOptions = {}): Promis
       stopped = true;
       for (const client of clients) client.close();
       await service.shutdown();
-      if (options.db === undefined) await db.drop();
-      await rm(dir, { recursive: true, force: true });
-      if (options.pki === undefined) await rm(pki.dir, { recursive: true, force: true });
+      await removeOwned();
     },
   };
 }
