@@ -169,6 +169,22 @@ describe('gRPC server transport', () => {
     assert.notEqual(small?.code, status.RESOURCE_EXHAUSTED);
   });
 
+  it('should close a connection whose peer stops answering the server\'s keepalive pings', async () => {
+    // A raw HTTP/2 peer over TLS that says hello and then never reads or acknowledges anything.
+    const socket = tls.connect({ host: '127.0.0.1', port: svc.service.grpcPort, servername: 'localhost', ca: svc.pki.ca.certPem, ALPNProtocols: ['h2'] });
+    socket.on('error', () => undefined);
+    await new Promise<void>((resolve) => socket.once('secureConnect', () => resolve()));
+    const emptySettings = Buffer.from([0, 0, 0, 0x04, 0, 0, 0, 0, 0]);
+    socket.write(Buffer.concat([Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n'), emptySettings]));
+    // Reading raw bytes acknowledges nothing: the server's PING goes unanswered.
+    socket.on('data', () => undefined);
+    const closed = new Promise<boolean>((resolve) => socket.once('close', () => resolve(true)));
+    // Keepalive here: a ping after 2 s idle, 1 s to answer it; without keepalive the connection would stay open.
+    const hungUp = await Promise.race([closed, new Promise<boolean>((resolve) => setTimeout(() => resolve(false), 8_000))]);
+    assert.equal(hungUp, true, 'the server kept a connection that does not answer pings');
+    socket.destroy();
+  });
+
   it('should keep a client that pings every 10 s without calls connected, while the server pings too', async () => {
     const client = svc.client({}, { 'grpc.keepalive_time_ms': 10_000, 'grpc.keepalive_permit_without_calls': 1 });
     const first = await callRenewCertificate(client);
