@@ -11,6 +11,7 @@ const defaultDirectory = path.join(path.dirname(fileURLToPath(import.meta.url)),
 export interface Migration {
   readonly version: number;
   readonly name: string;
+  readonly file: string;
   readonly sql: string;
 }
 
@@ -20,6 +21,7 @@ export async function readMigrations(directory = defaultDirectory): Promise<Migr
     files.map(async (file) => ({
       version: Number(file.slice(0, 4)),
       name: file.slice(5, -4),
+      file,
       sql: await readFile(path.join(directory, file), 'utf8'),
     })),
   );
@@ -32,6 +34,13 @@ export async function readMigrations(directory = defaultDirectory): Promise<Migr
 export async function migrate(pool: pg.Pool, directory?: string): Promise<number[]> {
   const migrations = await readMigrations(directory);
   const client = await pool.connect();
+  let broken = false;
+  // A checked-out client re-emits a lost connection as an 'error' event, fatal without a listener; the failed
+  // query reports it already.
+  const ignoreConnectionError = (): void => {
+    broken = true;
+  };
+  client.on('error', ignoreConnectionError);
   try {
     await client.query('SELECT pg_advisory_lock($1::bigint)', [MIGRATION_LOCK_ID]);
     try {
@@ -48,16 +57,21 @@ export async function migrate(pool: pg.Pool, directory?: string): Promise<number
           await client.query('INSERT INTO schema_migrations (version, name) VALUES ($1::int, $2::text)', [migration.version, migration.name]);
           await client.query('COMMIT');
         } catch (error) {
-          await client.query('ROLLBACK');
-          throw new Error(`migration ${migration.version}_${migration.name} failed: ${(error as Error).message}`, { cause: error });
+          // The connection may be gone (that may be why it failed): the original error is the one to report.
+          await client.query('ROLLBACK').catch(() => undefined);
+          throw new Error(`migration ${migration.file} failed: ${(error as Error).message}`, { cause: error });
         }
         done.push(migration.version);
       }
       return done;
     } finally {
-      await client.query('SELECT pg_advisory_unlock($1::bigint)', [MIGRATION_LOCK_ID]);
+      // A lost connection has released its session lock already; that must not hide the error being thrown.
+      await client.query('SELECT pg_advisory_unlock($1::bigint)', [MIGRATION_LOCK_ID]).catch(() => {
+        broken = true;
+      });
     }
   } finally {
-    client.release();
+    client.off('error', ignoreConnectionError);
+    client.release(broken);
   }
 }

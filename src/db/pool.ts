@@ -29,6 +29,12 @@ export function createPool(connectionString: string, options: PoolOptions, logge
 export async function inTransaction<T>(pool: pg.Pool, work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
   const client = await pool.connect();
   let broken = false;
+  // A lost connection is also emitted as an 'error' event on the checked-out client: fatal without a listener,
+  // while the failing query already reports it.
+  const onConnectionError = (): void => {
+    broken = true;
+  };
+  client.on('error', onConnectionError);
   try {
     await client.query('BEGIN');
     const result = await work(client);
@@ -42,6 +48,7 @@ export async function inTransaction<T>(pool: pg.Pool, work: (client: pg.PoolClie
     }
     throw error;
   } finally {
+    client.off('error', onConnectionError);
     client.release(broken);
   }
 }

@@ -1,6 +1,9 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import pg from 'pg';
 import { migrate, readMigrations } from '../../src/db/migrate.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.ts';
@@ -127,6 +130,41 @@ describe('database migrations', () => {
   it('should apply nothing the second time', async () => {
     assert.deepEqual(await migrate(db.pool), []);
     assert.deepEqual(await schemaMigrationsRows(db.pool), versions.map((version) => ({ version, count: '1' })));
+  });
+});
+
+describe('failing migrations', () => {
+  let db: TestDatabase;
+  let dir: string;
+  before(async () => {
+    db = await createTestDatabase({ migrated: false });
+    dir = await mkdtemp(path.join(tmpdir(), 'ingest-migrations-'));
+  });
+  after(async () => {
+    await db.drop();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('should keep nothing of a failing migration, name it, and release the lock for the next run', async () => {
+    await writeFile(path.join(dir, '0001_first.sql'), 'CREATE TABLE first_table (id int);');
+    await writeFile(path.join(dir, '0002_broken.sql'), 'CREATE TABLE second_table (id int); SELECT no_such_column FROM first_table;');
+    await assert.rejects(migrate(db.pool, dir), /^Error: migration 0002_broken.sql failed: column "no_such_column" does not exist$/);
+    const tables = async (): Promise<string[]> =>
+      (await db.pool.query<{ table_name: string }>(`SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' ORDER BY 1`)).rows.map((r) => r.table_name);
+    assert.deepEqual(await tables(), ['first_table', 'schema_migrations']);
+    assert.deepEqual(await schemaMigrationsRows(db.pool), [{ version: 1, count: '1' }]);
+    // Fixed, it applies on the next run: the advisory lock was released although the run failed.
+    await writeFile(path.join(dir, '0002_broken.sql'), 'CREATE TABLE second_table (id int);');
+    assert.deepEqual(await migrate(db.pool, dir), [2]);
+    assert.deepEqual(await tables(), ['first_table', 'schema_migrations', 'second_table']);
+  });
+
+  it('should name the migration whose database connection was lost', async () => {
+    await writeFile(path.join(dir, '0003_connection_lost.sql'), 'SELECT pg_terminate_backend(pg_backend_pid());');
+    await assert.rejects(migrate(db.pool, dir), /^Error: migration 0003_connection_lost.sql failed: /);
+    // The pool recovers and the migration is still pending.
+    const { rows } = await db.pool.query<{ n: string }>('SELECT count(*)::text AS n FROM schema_migrations WHERE version = 3');
+    assert.equal(rows[0]?.n, '0');
   });
 });
 
