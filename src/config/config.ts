@@ -56,6 +56,7 @@ export interface Config {
 }
 
 export class ConfigError extends Error {
+  readonly code = 'ERR_INVALID_CONFIG';
   readonly problems: readonly string[];
   constructor(problems: readonly string[]) {
     super(`invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);

@@ -8,6 +8,7 @@ export interface TlsFiles {
 }
 
 export class TlsConfigError extends Error {
+  readonly code = 'ERR_TLS_CONFIG';
   constructor(message: string) {
     super(message);
     this.name = 'TlsConfigError';

@@ -10,6 +10,7 @@ function problemsOf(env: Record<string, string>): string[] {
     loadConfig(env);
   } catch (error) {
     assert.ok(error instanceof ConfigError, `expected ConfigError, got ${String(error)}`);
+    assert.equal(error.code, 'ERR_INVALID_CONFIG');
     return [...error.problems];
   }
   assert.fail('expected loadConfig to throw');
