@@ -158,6 +158,7 @@ async function main(): Promise<void> {
 
     // Reconnect storm: every connection drops at once, then every agent reconnects and sends a heartbeat.
     stopping = true;
+    for (const s of streams) s.call.cancel();
     for (const c of clients) c.close();
     await Promise.all(streams.map((s) => s.ended));
     const stormStarted = performance.now();
