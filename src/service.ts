@@ -13,7 +13,8 @@ import type { KeySource } from './keys/key-source.ts';
 import { IngestGrpcServer } from './grpc/server.ts';
 import { grpcServerTelemetry } from './telemetry/grpc-interceptor.ts';
 import { routeGrpcLogs } from './telemetry/grpc-logging.ts';
-import { createHttpServer, listenHttp, type Readiness } from './http/http-server.ts';
+import { createHttpServer, type Readiness } from './http/http-server.ts';
+import { listenOn } from './listen.ts';
 
 /** Everything a request handler may need; built once by `startService`. */
 export interface ServiceContext {
@@ -117,7 +118,7 @@ export async function startService(config: Config, options: StartOptions): Promi
     });
     const grpcPort = await grpc.listen();
     closers.push(() => grpc.forceShutdown());
-    const httpPort = await listenHttp(http, config.httpPort, config.bindAddress);
+    const httpPort = await listenOn(http, config.httpPort, config.bindAddress);
     closers.push(
       () =>
         new Promise<void>((resolve) => {

@@ -1,4 +1,4 @@
-import type { Pool } from './pool.ts';
+import { inTransaction, type Pool } from './pool.ts';
 
 /** Advisory lock ids of the background jobs that must run on one replica at a time. */
 export const advisoryLocks = {
@@ -11,24 +11,9 @@ export const advisoryLocks = {
  * when another replica holds it.
  */
 export async function withTryAdvisoryLock<T>(pool: Pool, lockId: number, work: (query: Pool['query']) => Promise<T>): Promise<T | undefined> {
-  const client = await pool.connect();
-  let broken = false;
-  try {
-    await client.query('BEGIN');
+  return inTransaction(pool, async (client) => {
     const { rows } = await client.query<{ locked: boolean }>('SELECT pg_try_advisory_xact_lock($1::bigint) AS locked', [lockId]);
-    if (rows[0]?.locked !== true) {
-      await client.query('ROLLBACK');
-      return undefined;
-    }
-    const result = await work(client.query.bind(client) as Pool['query']);
-    await client.query('COMMIT');
-    return result;
-  } catch (error) {
-    await client.query('ROLLBACK').catch(() => {
-      broken = true;
-    });
-    throw error;
-  } finally {
-    client.release(broken);
-  }
+    if (rows[0]?.locked !== true) return undefined;
+    return work(client.query.bind(client) as Pool['query']);
+  });
 }

@@ -4,6 +4,7 @@ import type { Socket } from 'node:net';
 import type { ClientAuthMode } from '../config/config.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import { readTlsContextOptions, type TlsFiles } from './tls-context.ts';
+import { listenOn } from '../listen.ts';
 
 /** The agent named by a verified client certificate's `spiffe://ct-ops/org/<org>/agent/<agent>` URI SAN. */
 export interface PeerIdentity {
@@ -98,18 +99,12 @@ export class TlsListener {
     this.#server = server;
   }
 
-  listen(port: number, host: string): Promise<number> {
+  async listen(port: number, host: string): Promise<number> {
     const server = this.#server;
     if (server === undefined) throw new Error('TlsListener.prepare() must run first');
-    return new Promise((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(port, host, () => {
-        server.off('error', reject);
-        const address = server.address();
-        resolve(typeof address === 'object' && address !== null ? address.port : port);
-        this.#unwatch = this.#watchFiles();
-      });
-    });
+    const bound = await listenOn(server, port, host);
+    this.#unwatch = this.#watchFiles();
+    return bound;
   }
 
   connection(peer: string): Connection | undefined {

@@ -2,6 +2,7 @@ import type { Pool } from '../db/pool.ts';
 import { newId } from '../ids.ts';
 import type { HeartbeatSample } from './heartbeat-sample.ts';
 import { METRICS_RAW_TOPIC } from '../queue/queue.ts';
+import { markOfflineStatement } from './mark-offline.ts';
 
 export type AgentState = 'active' | 'pending' | 'revoked' | 'offline' | 'deleted';
 
@@ -103,6 +104,8 @@ SELECT h.agent_id,
        (SELECT count(*) FROM reconnected)::int AS reconnected
 FROM upserted_hosts h`;
 
+const CLOSE_STREAM_SQL = markOfflineStatement('id = $1::text AND stream_session_id = $2::text', 'heartbeat stream closed');
+
 export interface BatchResult {
   /** Agents whose heartbeats were written; the others are revoked, deleted or pending. */
   readonly writtenAgentIds: ReadonlySet<string>;
@@ -179,23 +182,7 @@ export class HeartbeatStore {
 
   /** Marks agent and host offline only if this session is still the agent's current one. */
   async closeStream(agentId: string, sessionId: string): Promise<boolean> {
-    const { rows } = await this.#pool.query<{ id: string }>(
-      `WITH closed AS (
-         UPDATE agents SET status = 'offline', stream_session_id = NULL, updated_at = now()
-         WHERE id = $1::text AND stream_session_id = $2::text AND status = 'active' AND deleted_at IS NULL
-         RETURNING id, organisation_id
-       ),
-       hosts_offline AS (
-         UPDATE hosts h SET status = 'offline', updated_at = now()
-         FROM closed c WHERE h.agent_id = c.id AND h.deleted_at IS NULL
-       ),
-       history AS (
-         INSERT INTO agent_status_history (id, agent_id, organisation_id, status, reason)
-         SELECT $3::text, c.id, c.organisation_id, 'offline', 'heartbeat stream closed' FROM closed c
-       )
-       SELECT id FROM closed`,
-      [agentId, sessionId, newId()],
-    );
+    const { rows } = await this.#pool.query<{ id: string }>(CLOSE_STREAM_SQL, [agentId, sessionId]);
     return rows.length > 0;
   }
 

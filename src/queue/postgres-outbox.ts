@@ -1,5 +1,5 @@
 import pg from 'pg';
-import type { Pool } from '../db/pool.ts';
+import { inTransaction, type Pool } from '../db/pool.ts';
 import type { QueueConsumer, QueueEvent } from './queue.ts';
 
 /** Channel the queue_events trigger notifies once per inserting statement. */
@@ -26,10 +26,7 @@ export class PostgresOutboxConsumer implements QueueConsumer {
   }
 
   async consumeBatch(topic: string, limit: number, handle: (events: QueueEvent[]) => Promise<void>): Promise<number> {
-    const client = await this.#pool.connect();
-    let broken = false;
-    try {
-      await client.query('BEGIN');
+    return inTransaction(this.#pool, async (client) => {
       const { rows } = await client.query<{ id: string; topic: string; payload: unknown; created_at: Date }>(
         `SELECT id::text AS id, topic, payload, created_at FROM queue_events
          WHERE topic = $1::text ORDER BY id LIMIT $2::int FOR UPDATE SKIP LOCKED`,
@@ -39,16 +36,8 @@ export class PostgresOutboxConsumer implements QueueConsumer {
         await handle(rows.map((r) => ({ id: r.id, topic: r.topic, createdAt: r.created_at.toISOString(), payload: r.payload })));
         await client.query('DELETE FROM queue_events WHERE id = ANY($1::bigint[])', [rows.map((r) => r.id)]);
       }
-      await client.query('COMMIT');
       return rows.length;
-    } catch (error) {
-      await client.query('ROLLBACK').catch(() => {
-        broken = true;
-      });
-      throw error;
-    } finally {
-      client.release(broken);
-    }
+    });
   }
 
   async waitForEvents(timeoutMs: number): Promise<void> {
