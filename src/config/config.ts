@@ -32,7 +32,6 @@ export interface Config {
     readonly maxMessageBytes: number;
     readonly keepaliveTimeMs: number;
     readonly keepaliveTimeoutMs: number;
-    readonly minClientPingIntervalMs: number;
     readonly maxConnectionAgeMs: number;
     readonly maxConnectionAgeGraceMs: number;
   };
@@ -105,7 +104,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       maxMessageBytes: e.INGEST_MAX_MESSAGE_BYTES,
       keepaliveTimeMs: e.INGEST_KEEPALIVE_TIME_SECONDS * 1000,
       keepaliveTimeoutMs: e.INGEST_KEEPALIVE_TIMEOUT_SECONDS * 1000,
-      minClientPingIntervalMs: e.INGEST_KEEPALIVE_MIN_CLIENT_PING_SECONDS * 1000,
       maxConnectionAgeMs: e.INGEST_MAX_CONNECTION_AGE_SECONDS * 1000,
       maxConnectionAgeGraceMs: e.INGEST_MAX_CONNECTION_AGE_GRACE_SECONDS * 1000,
     },
