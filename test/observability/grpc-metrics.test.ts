@@ -5,6 +5,7 @@ import { startTestService, type TestService } from '../helpers/service.ts';
 import { expectGrpcError } from '../helpers/client.ts';
 import { parsePrometheusText, sampleValue, type Sample } from './prometheus-text.ts';
 import { check, healthClient } from './grpc-health-client.ts';
+import { eventually } from '../helpers/fleet.ts';
 
 const FAKE_JWT = 'eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJhZ2VudC0xIn0.c2lnbmF0dXJlLXNpZ25hdHVyZQ';
 
@@ -80,11 +81,7 @@ describe('gRPC server metrics and RPC logs', () => {
     }
     const labels = { grpc_type: 'server_stream', grpc_service: 'grpc.health.v1.Health', grpc_method: 'Watch' };
     // The server learns of the cancel asynchronously; wait for the counter rather than for time.
-    let handled: number | undefined;
-    for (let attempt = 0; attempt < 200 && handled === undefined; attempt++) {
-      handled = sampleValue(await scrape(svc), 'grpc_server_handled_total', { ...labels, grpc_code: 'CANCELLED' });
-      if (handled === undefined) await new Promise((resolve) => setImmediate(resolve));
-    }
+    const handled = await eventually(async () => sampleValue(await scrape(svc), 'grpc_server_handled_total', { ...labels, grpc_code: 'CANCELLED' }), 15_000, 'the cancelled call to be counted');
     assert.equal(handled, 1);
     const samples = await scrape(svc);
     assert.equal(sampleValue(samples, 'grpc_server_started_total', labels), 1);
@@ -102,11 +99,7 @@ describe('gRPC server metrics and RPC logs', () => {
       client.close();
     }
     const labels = { grpc_type: 'server_stream', grpc_service: 'grpc.health.v1.Health', grpc_method: 'Watch', grpc_code: 'DEADLINE_EXCEEDED' };
-    let handled: number | undefined;
-    for (let attempt = 0; attempt < 200 && handled === undefined; attempt++) {
-      handled = sampleValue(await scrape(svc), 'grpc_server_handled_total', labels);
-      if (handled === undefined) await new Promise((resolve) => setImmediate(resolve));
-    }
+    const handled = await eventually(async () => sampleValue(await scrape(svc), 'grpc_server_handled_total', labels), 15_000, 'the expired call to be counted');
     assert.equal(handled, 1);
   });
 
