@@ -63,6 +63,7 @@ export class HeartbeatSession {
   #hostId = '';
   #opened = false;
   #ended = false;
+  #cleaned = false;
   #stopReading = false;
   #inFlight = 0;
   #paused = false;
@@ -216,8 +217,6 @@ export class HeartbeatSession {
     this.#call.emit('error', { code, details, metadata: undefined });
     this.#cleanup();
   }
-
-  #cleaned = false;
 
   #cleanup(): void {
     this.#ended = true;
