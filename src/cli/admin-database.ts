@@ -6,11 +6,12 @@ import { createLogger } from '../telemetry/logger.ts';
  * Runs an admin command against DATABASE_URL only (no TLS or key settings needed). Logs go to stderr so that
  * `--json` output on stdout stays machine-readable.
  */
-export async function withAdminPool<T>(work: (pool: Pool) => Promise<T>): Promise<T> {
+export async function withAdminPool<T>(work: (pool: Pool, databaseUrl: string) => Promise<T>): Promise<T> {
+  const databaseUrl = databaseUrlFromEnv();
   const logger = createLogger(process.env['INGEST_LOG_LEVEL'] ?? 'warn', process.stderr);
-  const pool = createPool(databaseUrlFromEnv(), { max: 2, statementTimeoutMs: 30_000, applicationName: 'ct-ops-ingest-cli' }, logger);
+  const pool = createPool(databaseUrl, { max: 2, statementTimeoutMs: 30_000, applicationName: 'ct-ops-ingest-cli' }, logger);
   try {
-    return await work(pool);
+    return await work(pool, databaseUrl);
   } finally {
     await pool.end();
   }

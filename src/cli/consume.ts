@@ -1,7 +1,5 @@
 import { InvalidArgumentError, type Command } from 'commander';
-import { databaseUrlFromEnv } from '../config/database-url.ts';
-import { createPool } from '../db/pool.ts';
-import { createLogger } from '../telemetry/logger.ts';
+import { withAdminPool } from './admin-database.ts';
 import { PostgresOutboxConsumer } from '../queue/postgres-outbox.ts';
 import { METRICS_RAW_TOPIC, type QueueEvent } from '../queue/queue.ts';
 
@@ -23,35 +21,33 @@ function positiveInteger(value: string): number {
  * `ingest consume`: claims events from the outbox, prints one JSON object per line and acks them by
  * deleting them once written to stdout. Without --follow it exits when the queue is empty.
  */
-export async function runConsume(options: ConsumeOptions): Promise<void> {
-  const url = databaseUrlFromEnv();
-  const logger = createLogger(process.env['INGEST_LOG_LEVEL'] ?? 'warn', process.stderr);
-  const pool = createPool(url, { max: 2, statementTimeoutMs: 60_000, applicationName: 'ct-ops-ingest-consume' }, logger);
-  const consumer = new PostgresOutboxConsumer(pool, url);
-  let stopping = false;
-  const stop = (): void => {
-    stopping = true;
-    void consumer.close();
-  };
-  process.once('SIGINT', stop);
-  process.once('SIGTERM', stop);
-  let delivered = 0;
-  try {
-    while (!stopping) {
-      const room = options.limit === undefined ? options.batch : Math.min(options.batch, options.limit - delivered);
-      if (room <= 0) break;
-      const claimed = await consumer.consumeBatch(options.topic, room, async (events) => writeLines(events, options.json === true));
-      delivered += claimed;
-      if (claimed > 0) continue;
-      if (options.follow !== true) break;
-      await consumer.waitForEvents(5_000);
+export function runConsume(options: ConsumeOptions): Promise<void> {
+  return withAdminPool(async (pool, databaseUrl) => {
+    const consumer = new PostgresOutboxConsumer(pool, databaseUrl);
+    let stopping = false;
+    const stop = (): void => {
+      stopping = true;
+      void consumer.close();
+    };
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+    let delivered = 0;
+    try {
+      while (!stopping) {
+        const room = options.limit === undefined ? options.batch : Math.min(options.batch, options.limit - delivered);
+        if (room <= 0) break;
+        const claimed = await consumer.consumeBatch(options.topic, room, async (events) => writeLines(events, options.json === true));
+        delivered += claimed;
+        if (claimed > 0) continue;
+        if (options.follow !== true) break;
+        await consumer.waitForEvents(5_000);
+      }
+    } finally {
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
+      await consumer.close();
     }
-  } finally {
-    process.off('SIGINT', stop);
-    process.off('SIGTERM', stop);
-    await consumer.close();
-    await pool.end();
-  }
+  });
 }
 
 /** Resolves once the lines are handed to stdout, so an ack never precedes the output. */

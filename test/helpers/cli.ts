@@ -10,10 +10,10 @@ export interface CliResult {
   readonly stderr: string;
 }
 
-/** Runs `ingest <args>` as a real subprocess with only the given environment (plus PATH). */
+/** Runs `ingest <args>` as a real subprocess with only the given environment (plus PATH and HOME). */
 export function runIngest(args: string[], env: Record<string, string>, timeoutMs = 60_000): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(NODE, [MAIN, ...args], { env: { PATH: process.env['PATH'] ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(NODE, [MAIN, ...args], { env: { PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? '/tmp', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));

@@ -1,6 +1,5 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -8,6 +7,7 @@ import pg from 'pg';
 import { migrate, readMigrations } from '../../src/db/migrate.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.ts';
 import { startTestService } from '../helpers/service.ts';
+import { runIngest } from '../helpers/cli.ts';
 
 /** Every table and column SPEC §4 names (the web app reads these names). */
 const SPEC_COLUMNS: Record<string, string[]> = {
@@ -47,18 +47,6 @@ function expectedType(table: string, column: string): string | undefined {
 async function schemaMigrationsRows(pool: pg.Pool): Promise<Array<{ version: number; count: string }>> {
   const { rows } = await pool.query<{ version: number; count: string }>('SELECT version, count(*)::text AS count FROM schema_migrations GROUP BY version ORDER BY version');
   return rows;
-}
-
-function runCli(args: string[], env: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['src/main.ts', ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-    child.on('error', reject);
-    child.on('exit', (code) => resolve({ code, stdout, stderr }));
-  });
 }
 
 describe('database migrations', () => {
@@ -188,12 +176,12 @@ describe('concurrent migrations', () => {
     const db = await createTestDatabase({ migrated: false });
     try {
       const versions = (await readMigrations()).map((m) => m.version);
-      const results = await Promise.all([runCli(['migrate', '--json'], { DATABASE_URL: db.url }), runCli(['migrate', '--json'], { DATABASE_URL: db.url })]);
+      const results = await Promise.all([runIngest(['migrate', '--json'], { DATABASE_URL: db.url }), runIngest(['migrate', '--json'], { DATABASE_URL: db.url })]);
       for (const r of results) assert.equal(r.code, 0, r.stderr);
       const applied = results.map((r) => (JSON.parse(r.stdout.trim()) as { applied: number[] }).applied);
       assert.deepEqual(applied.flat().sort((x, y) => x - y), versions);
       assert.deepEqual(await schemaMigrationsRows(db.pool), versions.map((version) => ({ version, count: '1' })));
-      const again = await runCli(['migrate'], { DATABASE_URL: db.url });
+      const again = await runIngest(['migrate'], { DATABASE_URL: db.url });
       assert.equal(again.code, 0, again.stderr);
       assert.equal(again.stdout, 'database schema is up to date\n');
     } finally {
@@ -205,11 +193,11 @@ describe('concurrent migrations', () => {
     const db = await createTestDatabase();
     try {
       for (const level of ['', 'trace']) {
-        const result = await runCli(['migrate', '--json'], { DATABASE_URL: db.url, INGEST_LOG_LEVEL: level });
+        const result = await runIngest(['migrate', '--json'], { DATABASE_URL: db.url, INGEST_LOG_LEVEL: level });
         assert.equal(result.code, 0, result.stderr);
         assert.deepEqual(JSON.parse(result.stdout), { applied: [] });
       }
-      const invalid = await runCli(['migrate'], { DATABASE_URL: db.url, INGEST_LOG_LEVEL: 'loud' });
+      const invalid = await runIngest(['migrate'], { DATABASE_URL: db.url, INGEST_LOG_LEVEL: 'loud' });
       assert.equal(invalid.code, 2);
       assert.match(invalid.stderr, /INGEST_LOG_LEVEL must be one of/);
     } finally {
@@ -218,7 +206,7 @@ describe('concurrent migrations', () => {
   });
 
   it('should name DATABASE_URL when `ingest migrate` runs without it', async () => {
-    const result = await runCli(['migrate'], { DATABASE_URL: '' });
+    const result = await runIngest(['migrate'], { DATABASE_URL: '' });
     assert.equal(result.code, 2);
     assert.match(result.stderr, /DATABASE_URL is required/);
   });

@@ -1,34 +1,7 @@
-import { spawn } from 'node:child_process';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { parseSigningKey } from '../../src/keys/key-material.ts';
 import type { StoredSecret } from './fake-kubernetes-api.ts';
 
-export const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
-const node = path.join(repoRoot, 'node_modules/.bin/node');
-
-export interface CliResult {
-  readonly code: number | null;
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
-/** Runs `node src/main.ts <args>` with only the given variables (plus PATH/HOME): no DATABASE_URL, no TLS files. */
-export function runIngest(args: string[], env: Record<string, string>): Promise<CliResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(node, ['src/main.ts', ...args], {
-      cwd: repoRoot,
-      env: { PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? '/tmp', ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c: Buffer) => (stdout += c.toString('utf8')));
-    child.stderr.on('data', (c: Buffer) => (stderr += c.toString('utf8')));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+export { runIngest, type CliResult } from '../helpers/cli.ts';
 
 /** Polls `check` until it returns a value (not undefined), or fails after `timeoutMs` with the last observation. */
 export async function eventually<T>(what: string, check: () => Promise<T | undefined> | T | undefined, timeoutMs = 20_000): Promise<T> {
