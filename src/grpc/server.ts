@@ -5,7 +5,6 @@ import type { Config } from '../config/config.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import { ingestServiceDefinition, INGEST_SERVICE_NAME } from './proto.ts';
 import { TlsListener, type Connection } from './tls-listener.ts';
-import { unimplementedHandlers } from './unimplemented.ts';
 
 export interface GrpcServerOptions {
   readonly config: Config;
@@ -77,7 +76,9 @@ export class IngestGrpcServer {
 
   /** Registers the IngestService handlers and reads TLS material (failing clearly) without binding a port. */
   async prepare(handlers: UntypedServiceImplementation): Promise<void> {
-    this.#grpc.addService(ingestServiceDefinition(), { ...unimplementedHandlers(), ...handlers });
+    // Methods without a handler (Terminal, SubmitSoftwareInventory, RenewCertificate) get grpc-js's
+    // default handler, which answers UNIMPLEMENTED (SPEC §3).
+    this.#grpc.addService(ingestServiceDefinition(), handlers);
     this.#injector = this.#grpc.createConnectionInjector(ServerCredentials.createInsecure());
     this.#watchSessions();
     await this.#tls.prepare((connection) => this.#inject(connection));
