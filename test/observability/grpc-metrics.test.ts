@@ -91,7 +91,11 @@ describe('gRPC server metrics and RPC logs', () => {
   it('should count a stream that outlived its deadline as DEADLINE_EXCEEDED, not CANCELLED', async () => {
     const client = healthClient(svc);
     try {
-      const stream = client.Watch({ service: 'agent.v1.IngestService' }, new Metadata(), { deadline: Date.now() + 300 });
+      // Only the server enforces this deadline (the client sets none), so the call ends by the server's own
+      // deadline rather than racing a client-side cancel.
+      const metadata = new Metadata();
+      metadata.set('grpc-timeout', '300m');
+      const stream = client.Watch({ service: 'agent.v1.IngestService' }, metadata);
       stream.on('data', () => undefined);
       const error = await new Promise<ServiceError>((resolve) => stream.on('error', resolve));
       assert.equal(error.code, status.DEADLINE_EXCEEDED);
